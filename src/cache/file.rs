@@ -1,0 +1,150 @@
+//! Private files on disk: directories created 0700 and files written 0600 (whatever the umask) through a
+//! temporary file in the same directory that is synced and renamed over the target, so a reader sees the
+//! old or the new content, never a partial one. Also the ID-token cache directory built on that.
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::Write;
+#[cfg(unix)]
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::{CacheKey, ENTRY_VERSION, Entry};
+use crate::error::{Error, Result};
+use crate::log;
+
+/// Creates `dir` (and parents) with mode 0700 and tightens an existing one that is wider.
+pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(dir).map_err(|e| Error::io(format!("could not create {}", dir.display()), e))?;
+    #[cfg(unix)]
+    {
+        let meta = fs::metadata(dir).map_err(|e| Error::io(format!("could not inspect {}", dir.display()), e))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .map_err(|e| Error::io(format!("could not make {} private", dir.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically with mode 0600.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    ensure_private_dir(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), unique()));
+    let written = (|| {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(&temp)?;
+        #[cfg(unix)]
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        if let Ok(dir) = File::open(dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    })();
+    written.map_err(|e| {
+        let _ = fs::remove_file(&temp);
+        Error::io(format!("could not write {}", path.display()), e)
+    })
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// The ID-token cache directory.
+#[derive(Debug, Clone)]
+pub struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    pub fn new(dir: PathBuf) -> Cache {
+        Cache { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn entry_path(&self, key: &CacheKey) -> PathBuf {
+        self.dir.join(format!("{}.json", key.as_str()))
+    }
+
+    /// The entry for `key`; a missing, unreadable, corrupt or foreign entry is `None` (and will be replaced).
+    pub fn read(&self, key: &CacheKey) -> Option<Entry> {
+        let path = self.entry_path(key);
+        let bytes = fs::read(&path).ok()?;
+        match serde_json::from_slice::<Entry>(&bytes) {
+            Ok(entry) if entry.version == ENTRY_VERSION => Some(entry),
+            Ok(_) => {
+                log::info(format_args!("ignoring cache entry {} of another version", path.display()));
+                None
+            }
+            Err(_) => {
+                log::info(format_args!("ignoring corrupt cache entry {}", path.display()));
+                None
+            }
+        }
+    }
+
+    pub fn write(&self, key: &CacheKey, entry: &Entry) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(entry).expect("cache entries always serialize");
+        bytes.push(b'\n');
+        write_private_file(&self.entry_path(key), &bytes)
+    }
+
+    /// Removes the entry for `key`; true when there was one.
+    pub fn remove(&self, key: &CacheKey) -> Result<bool> {
+        match fs::remove_file(self.entry_path(key)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("could not remove a cache entry", e)),
+        }
+    }
+
+    /// Every readable entry, with its file path.
+    pub fn entries(&self) -> Vec<(PathBuf, Entry)> {
+        let Ok(dir) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut entries: Vec<(PathBuf, Entry)> = dir
+            .filter_map(|item| item.ok())
+            .map(|item| item.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .filter_map(|path| {
+                let entry = serde_json::from_slice::<Entry>(&fs::read(&path).ok()?).ok()?;
+                Some((path, entry))
+            })
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        entries
+    }
+
+    /// Removes every entry and lock file; returns how many entries there were.
+    pub fn clear(&self) -> Result<usize> {
+        let Ok(dir) = fs::read_dir(&self.dir) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for item in dir.filter_map(|item| item.ok()) {
+            let path = item.path();
+            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+            if matches!(ext, "json" | "lock" | "tmp") {
+                fs::remove_file(&path).map_err(|e| Error::io(format!("could not remove {}", path.display()), e))?;
+                removed += usize::from(ext == "json");
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,288 @@
+//! Where refresh tokens (and a client secret fetched from Secret Manager) live, keyed by client id and
+//! account hint, so one sign-in serves every audience of that client: the OS keyring through the keyring
+//! project's crates (Secret Service on Linux; Keychain and Credential Manager behind cfg, which these
+//! Linux machines cannot build), or a 0600 JSON file in the 0700 state directory. Every keyring call runs
+//! on a helper thread with a deadline, so a keyring that would prompt or hang counts as not answering.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::CacheKey;
+use super::file::write_private_file;
+use crate::cli::StoreArg;
+use crate::config::CacheSettings;
+use crate::error::{Error, Result, clean};
+use crate::log;
+use crate::secret::Secret;
+
+/// The keyring service name of every stored login.
+pub const KEYRING_SERVICE: &str = "iap-token";
+const STORE_VERSION: u32 = 1;
+const KEYRING_DEADLINE: Duration = Duration::from_secs(3);
+
+/// One signed-in user of one desktop client.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredLogin {
+    pub version: u32,
+    pub client_id: String,
+    pub account: Option<String>,
+    pub principal: Option<String>,
+    pub refresh_token: Secret<String>,
+    /// The client secret when it came from Secret Manager, so refreshes need no Secret Manager call.
+    pub client_secret: Option<Secret<String>>,
+    pub created_at: i64,
+}
+
+impl StoredLogin {
+    pub fn new(client_id: &str, account: Option<&str>, refresh_token: Secret<String>, now: i64) -> StoredLogin {
+        StoredLogin {
+            version: STORE_VERSION,
+            client_id: client_id.to_string(),
+            account: account.map(str::to_string),
+            principal: None,
+            refresh_token,
+            client_secret: None,
+            created_at: now,
+        }
+    }
+}
+
+/// A refresh-token store.
+pub enum TokenStore {
+    File { dir: PathBuf, fell_back: Option<String> },
+    Keyring(Arc<keyring_core::CredentialStore>),
+}
+
+impl TokenStore {
+    /// Opens the store `--store` asks for; `auto` takes the keyring when it answers, else the file store.
+    pub fn open(settings: &CacheSettings) -> Result<TokenStore> {
+        let file = |fell_back| TokenStore::File { dir: settings.state_dir.clone(), fell_back };
+        match settings.store {
+            StoreArg::File => Ok(file(None)),
+            StoreArg::Keyring => keyring().map(TokenStore::Keyring).map_err(|why| {
+                Error::config(
+                    format!("the OS keyring is not usable: {why}"),
+                    "unlock or start the keyring, or use --store file",
+                )
+            }),
+            StoreArg::Auto => match keyring() {
+                Ok(store) => Ok(TokenStore::Keyring(store)),
+                Err(why) => {
+                    log::debug(format_args!("the OS keyring is not usable ({why}); using the file store"));
+                    Ok(file(Some(why)))
+                }
+            },
+        }
+    }
+
+    /// Where logins are kept, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            TokenStore::File { dir, .. } => format!("{} (mode 0600)", dir.display()),
+            TokenStore::Keyring(_) => format!("the OS keyring (service '{KEYRING_SERVICE}')"),
+        }
+    }
+
+    pub fn load(&self, client_id: &str, account: Option<&str>) -> Result<Option<StoredLogin>> {
+        let bytes = match self {
+            TokenStore::File { dir, .. } => match std::fs::read(file_path(dir, client_id, account)) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io("could not read the stored sign-in", e)),
+            },
+            TokenStore::Keyring(store) => {
+                let user = keyring_user(client_id, account);
+                let store = store.clone();
+                match bounded(move || {
+                    let entry = store.build(KEYRING_SERVICE, &user, None)?;
+                    entry.get_secret()
+                }) {
+                    Ok(bytes) => bytes,
+                    Err(KeyringError::NoEntry) => return Ok(None),
+                    Err(e) => return Err(keyring_failure("read", e)),
+                }
+            }
+        };
+        match serde_json::from_slice::<StoredLogin>(&bytes) {
+            Ok(login) if login.version == STORE_VERSION && login.client_id == client_id => Ok(Some(login)),
+            _ => {
+                log::notice(format_args!("ignoring an unreadable stored sign-in in {}", self.describe()));
+                Ok(None)
+            }
+        }
+    }
+
+    pub fn save(&self, login: &StoredLogin) -> Result<()> {
+        let bytes = serde_json::to_vec(login).expect("stored logins always serialize");
+        match self {
+            TokenStore::File { dir, fell_back } => {
+                if let Some(why) = fell_back {
+                    log::notice(format_args!(
+                        "the OS keyring is not available ({}); keeping the refresh token in {} (mode 0600)",
+                        clean(why, 120),
+                        dir.display()
+                    ));
+                }
+                write_private_file(&file_path(dir, &login.client_id, login.account.as_deref()), &bytes)
+            }
+            TokenStore::Keyring(store) => {
+                let user = keyring_user(&login.client_id, login.account.as_deref());
+                let store = store.clone();
+                bounded(move || store.build(KEYRING_SERVICE, &user, None)?.set_secret(&bytes))
+                    .map_err(|e| keyring_failure("write to", e))
+            }
+        }
+    }
+
+    /// Forgets one login; true when there was one.
+    pub fn delete(&self, client_id: &str, account: Option<&str>) -> Result<bool> {
+        match self {
+            TokenStore::File { dir, .. } => match std::fs::remove_file(file_path(dir, client_id, account)) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(Error::io("could not remove the stored sign-in", e)),
+            },
+            TokenStore::Keyring(store) => {
+                let user = keyring_user(client_id, account);
+                let store = store.clone();
+                match bounded(move || store.build(KEYRING_SERVICE, &user, None)?.delete_credential()) {
+                    Ok(()) => Ok(true),
+                    Err(KeyringError::NoEntry) => Ok(false),
+                    Err(e) => Err(keyring_failure("delete from", e)),
+                }
+            }
+        }
+    }
+
+    /// Every stored login (for `logout --all` and `status`).
+    pub fn all(&self) -> Result<Vec<StoredLogin>> {
+        let blobs: Vec<Vec<u8>> = match self {
+            TokenStore::File { dir, .. } => match std::fs::read_dir(dir) {
+                Ok(items) => items
+                    .filter_map(|item| item.ok())
+                    .map(|item| item.path())
+                    .filter(|path| {
+                        path.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("login-") && n.ends_with(".json"))
+                    })
+                    .filter_map(|path| std::fs::read(path).ok())
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+            TokenStore::Keyring(store) => {
+                let store = store.clone();
+                bounded(move || {
+                    let spec = std::collections::HashMap::from([("service", KEYRING_SERVICE)]);
+                    store
+                        .search(&spec)?
+                        .iter()
+                        .map(|entry| entry.get_secret())
+                        .collect::<keyring_core::Result<Vec<_>>>()
+                })
+                .map_err(|e| keyring_failure("search", e))?
+            }
+        };
+        Ok(blobs.iter().filter_map(|bytes| serde_json::from_slice::<StoredLogin>(bytes).ok()).collect())
+    }
+
+    /// Forgets every login; returns how many there were.
+    pub fn delete_all(&self) -> Result<usize> {
+        let logins = self.all()?;
+        for login in &logins {
+            self.delete(&login.client_id, login.account.as_deref())?;
+        }
+        Ok(logins.len())
+    }
+}
+
+fn file_path(dir: &std::path::Path, client_id: &str, account: Option<&str>) -> PathBuf {
+    let key = CacheKey::new(&["login", client_id, account.unwrap_or_default()]);
+    dir.join(format!("login-{}.json", key.as_str()))
+}
+
+fn keyring_user(client_id: &str, account: Option<&str>) -> String {
+    match account {
+        Some(account) => format!("{client_id}/{account}"),
+        None => client_id.to_string(),
+    }
+}
+
+#[derive(Debug)]
+enum KeyringError {
+    NoEntry,
+    TimedOut,
+    Failed(String),
+}
+
+impl std::fmt::Display for KeyringError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyringError::NoEntry => f.write_str("no such entry"),
+            KeyringError::TimedOut => {
+                write!(f, "no answer within {} s (locked, or waiting for a prompt)", KEYRING_DEADLINE.as_secs())
+            }
+            KeyringError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+fn keyring_failure(action: &str, error: KeyringError) -> Error {
+    Error::config(
+        format!("could not {action} the OS keyring: {}", clean(&error.to_string(), 200)),
+        "unlock the keyring, or use --store file",
+    )
+}
+
+/// Runs a keyring call on a helper thread and waits at most [`KEYRING_DEADLINE`].
+fn bounded<T: Send + 'static>(
+    call: impl FnOnce() -> keyring_core::Result<T> + Send + 'static,
+) -> Result<T, KeyringError> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(call());
+    });
+    match receiver.recv_timeout(KEYRING_DEADLINE) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(keyring_core::Error::NoEntry)) => Err(KeyringError::NoEntry),
+        Ok(Err(e)) => Err(KeyringError::Failed(e.to_string())),
+        Err(_) => Err(KeyringError::TimedOut),
+    }
+}
+
+/// The platform keyring, if it answers.
+fn keyring() -> std::result::Result<Arc<keyring_core::CredentialStore>, String> {
+    let store = bounded(platform_store).map_err(|e| e.to_string())?;
+    // A store can be created while its collection is locked; a search proves it answers without a prompt.
+    let probe = store.clone();
+    bounded(move || probe.search(&std::collections::HashMap::from([("service", KEYRING_SERVICE)])).map(|_| ()))
+        .map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+#[cfg(target_os = "linux")]
+fn platform_store() -> keyring_core::Result<Arc<keyring_core::CredentialStore>> {
+    let store: Arc<keyring_core::CredentialStore> = dbus_secret_service_keyring_store::Store::new()?;
+    Ok(store)
+}
+
+#[cfg(target_os = "macos")]
+fn platform_store() -> keyring_core::Result<Arc<keyring_core::CredentialStore>> {
+    let store: Arc<keyring_core::CredentialStore> = apple_native_keyring_store::keychain::Store::new()?;
+    Ok(store)
+}
+
+#[cfg(target_os = "windows")]
+fn platform_store() -> keyring_core::Result<Arc<keyring_core::CredentialStore>> {
+    let store: Arc<keyring_core::CredentialStore> = windows_native_keyring_store::Store::new()?;
+    Ok(store)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", target_os = "windows")))]
+fn platform_store() -> keyring_core::Result<Arc<keyring_core::CredentialStore>> {
+    Err(keyring_core::Error::NotSupportedByStore("no OS keyring support on this platform".into()))
+}

@@ -1,0 +1,170 @@
+//! JSON Web Tokens as this tool needs them: the claims of an ID token read without verifying the
+//! signature (the token came straight from Google over TLS; its consumer, IAP, verifies it), the checks
+//! every token passes before it is served or cached, and RS256 signing of the service-account assertion.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rustls_pki_types::PrivatePkcs8KeyDer;
+use rustls_pki_types::pem::PemObject;
+use serde::Deserialize;
+
+use crate::error::{Error, Result, clean};
+use crate::secret::Secret;
+
+/// A token issued this far in the future (by our clock) means our clock is wrong.
+const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// The claims this tool reads. Unknown claims are ignored.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    #[serde(default)]
+    pub aud: Option<Audiences>,
+    #[serde(default)]
+    pub exp: Option<i64>,
+    #[serde(default)]
+    pub iat: Option<i64>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub sub: Option<String>,
+}
+
+/// `aud` is a string or an array of strings (RFC 7519 section 4.1.3).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audiences {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audiences {
+    fn contains(&self, audience: &str) -> bool {
+        match self {
+            Audiences::One(one) => one == audience,
+            Audiences::Many(many) => many.iter().any(|a| a == audience),
+        }
+    }
+}
+
+/// Reads the claims of a compact JWS without verifying it.
+pub fn decode_claims(jwt: &str) -> Result<Claims> {
+    let malformed = |why: &str| Error::BadToken(format!("the identity provider returned a malformed ID token ({why})"));
+    let mut parts = jwt.split('.');
+    let (Some(_header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("not three dot-separated parts"));
+    };
+    let bytes =
+        URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).map_err(|_| malformed("the payload is not base64url"))?;
+    serde_json::from_slice(&bytes).map_err(|e| malformed(&format!("the payload is not a JSON claims object: {e}")))
+}
+
+/// Checks an ID token before it is served or cached: `aud` is the requested audience, `exp` is present
+/// and in the future, and `iat` is not in the future beyond clock skew.
+pub fn check_id_token(claims: &Claims, audience: &str, now: i64) -> Result<i64> {
+    match &claims.aud {
+        Some(aud) if aud.contains(audience) => {}
+        Some(Audiences::One(other)) => {
+            return Err(Error::BadToken(format!(
+                "the ID token is for audience '{}', not the requested '{}'",
+                clean(other, 120),
+                clean(audience, 120)
+            )));
+        }
+        _ => {
+            return Err(Error::BadToken(format!(
+                "the ID token is not for the requested audience '{}'",
+                clean(audience, 120)
+            )));
+        }
+    }
+    let Some(exp) = claims.exp else {
+        return Err(Error::BadToken("the ID token has no expiry ('exp' claim)".into()));
+    };
+    if let Some(iat) = claims.iat
+        && iat > now + MAX_CLOCK_SKEW_SECS
+    {
+        return Err(Error::BadToken(format!(
+            "the ID token was issued {} s in the future by this machine's clock: the clock is probably behind; fix the time (e.g. enable NTP with 'timedatectl set-ntp true')",
+            iat - now
+        )));
+    }
+    if exp <= now {
+        let ahead = claims.iat.map(|iat| now - iat > 3600 * 24).unwrap_or(false);
+        return Err(Error::BadToken(if ahead {
+            format!("the ID token expired {} s ago: this machine's clock may be ahead; check the time", now - exp)
+        } else {
+            format!("the ID token had already expired when it arrived ({} s ago)", now - exp)
+        }));
+    }
+    Ok(exp)
+}
+
+/// Signs `claims` as a compact RS256 JWS with the PKCS#8 PEM key of a service-account key file.
+pub fn sign_rs256(
+    key_id: Option<&str>,
+    claims: &serde_json::Value,
+    pkcs8_pem: &Secret<String>,
+) -> Result<Secret<String>> {
+    let invalid = |why: String| {
+        Error::config(
+            format!("the service-account key's private_key is not usable ({why})"),
+            "download a new JSON key for the service account (IAM > Service accounts > Keys)",
+        )
+    };
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pkcs8_pem.expose().as_bytes())
+        .map_err(|_| invalid("not a PKCS#8 PEM block".into()))?;
+    let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| invalid(e.to_string()))?;
+    let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+    if let Some(kid) = key_id {
+        header["kid"] = kid.into();
+    }
+    let signing_input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(&RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
+        .map_err(|_| invalid("signing failed".into()))?;
+    Ok(Secret::new(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(claims: &str) -> String {
+        format!("e30.{}.sig", URL_SAFE_NO_PAD.encode(claims))
+    }
+
+    #[test]
+    fn reads_claims_with_string_or_array_audience() {
+        let claims = decode_claims(&token(r#"{"aud":"a","exp":10,"email":"x@y","extra":1}"#)).unwrap();
+        assert_eq!(claims.aud, Some(Audiences::One("a".into())));
+        assert_eq!(claims.email.as_deref(), Some("x@y"));
+        let claims = decode_claims(&token(r#"{"aud":["a","b"],"exp":10}"#)).unwrap();
+        assert!(check_id_token(&claims, "b", 5).is_ok());
+    }
+
+    #[test]
+    fn malformed_tokens_are_rejected() {
+        for bad in ["", "a.b", "a.b.c.d", "a.!!!.c", &token("[1]"), &token("not json")] {
+            let err = decode_claims(bad).unwrap_err();
+            assert!(err.to_string().contains("malformed ID token"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn checks_audience_expiry_and_skew() {
+        let claims = |json: &str| decode_claims(&token(json)).unwrap();
+        assert_eq!(check_id_token(&claims(r#"{"aud":"a","exp":200,"iat":100}"#), "a", 150).unwrap(), 200);
+        let err = check_id_token(&claims(r#"{"aud":"b","exp":200}"#), "a", 150).unwrap_err();
+        assert!(err.to_string().contains("for audience 'b', not the requested 'a'"));
+        let err = check_id_token(&claims(r#"{"aud":"a"}"#), "a", 150).unwrap_err();
+        assert!(err.to_string().contains("no expiry"));
+        let err = check_id_token(&claims(r#"{"aud":"a","exp":100}"#), "a", 150).unwrap_err();
+        assert!(err.to_string().contains("already expired"));
+        let err = check_id_token(&claims(r#"{"aud":"a","exp":9000,"iat":5000}"#), "a", 150).unwrap_err();
+        assert!(err.to_string().contains("clock is probably behind"));
+    }
+}

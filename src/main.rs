@@ -1,0 +1,48 @@
+//! The `iap-token` binary: parse, validate, run, and print any error once, as one line on stderr.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use iap_token::cli::Cli;
+use iap_token::config::{Config, ProcessEnv};
+use iap_token::error::Error;
+use iap_token::{commands, log};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    let result = Config::from_cli(cli, &ProcessEnv).and_then(|config| {
+        log::set_verbosity(config.verbosity);
+        commands::run(config.action)
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{}", error.render());
+            error.exit_code()
+        }
+    }
+}
+
+/// Help and version go to stdout as asked; anything else is one line on stderr and exit 2.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+    let line = Error::Usage(first.to_string()).render();
+    eprintln!("{line}");
+    ExitCode::from(2)
+}

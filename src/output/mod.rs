@@ -1,0 +1,169 @@
+//! The only code that writes stdout: a credential as a bare token, a Kubernetes ExecCredential, an
+//! HTTP header line, JSON, or git credential-helper lines; and the JSON of `status`. Everything else the
+//! tool says goes to stderr or the terminal.
+
+pub mod git;
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::secret::Secret;
+use crate::source::SourceKind;
+
+/// A credential ready to hand over.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub token: Secret<String>,
+    /// The expiry to report: the token's `exp` minus the cache margin, so that callers come back exactly
+    /// when this tool would refresh.
+    pub expires_at: i64,
+    pub audience: String,
+    pub principal: Option<String>,
+    pub source: SourceKind,
+}
+
+/// The output formats of `token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    Token,
+    ExecCredential(ExecApiVersion),
+    Json,
+    Header(String),
+}
+
+/// The ExecCredential apiVersion kubectl asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecApiVersion {
+    V1,
+    V1beta1,
+}
+
+impl ExecApiVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecApiVersion::V1 => "client.authentication.k8s.io/v1",
+            ExecApiVersion::V1beta1 => "client.authentication.k8s.io/v1beta1",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ExecCredential<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    status: ExecStatus<'a>,
+}
+
+#[derive(Serialize)]
+struct ExecStatus<'a> {
+    token: &'a str,
+    #[serde(rename = "expirationTimestamp")]
+    expiration_timestamp: String,
+}
+
+#[derive(Serialize)]
+struct JsonCredential<'a> {
+    token: &'a str,
+    expires_at: String,
+    audience: &'a str,
+    principal: Option<&'a str>,
+    source: &'static str,
+}
+
+/// The exact text `format` prints for `credential`, newline included.
+pub fn render(format: &Format, credential: &Credential) -> String {
+    let token = credential.token.expose().as_str();
+    match format {
+        Format::Token => format!("{token}\n"),
+        Format::Header(name) => format!("{name}: Bearer {token}\n"),
+        Format::ExecCredential(version) => {
+            let body = ExecCredential {
+                api_version: version.as_str(),
+                kind: "ExecCredential",
+                status: ExecStatus { token, expiration_timestamp: rfc3339(credential.expires_at) },
+            };
+            json_line(&body)
+        }
+        Format::Json => json_line(&JsonCredential {
+            token,
+            expires_at: rfc3339(credential.expires_at),
+            audience: &credential.audience,
+            principal: credential.principal.as_deref(),
+            source: credential.source.as_str(),
+        }),
+    }
+}
+
+/// Prints a credential on stdout.
+pub fn write_credential(format: &Format, credential: &Credential) -> std::io::Result<()> {
+    write_stdout(&render(format, credential))
+}
+
+/// Prints a JSON document (status) on stdout.
+pub fn write_json<T: Serialize>(value: &T) -> std::io::Result<()> {
+    write_stdout(&json_line(value))
+}
+
+/// Prints text that is not a credential (status in text form, git protocol lines, completions) on stdout.
+pub fn write_text(text: &str) -> std::io::Result<()> {
+    write_stdout(text)
+}
+
+/// Prints the completion script for `shell`.
+pub fn write_completions(shell: clap_complete::Shell, command: &mut clap::Command) -> std::io::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, command, "iap-token", &mut script);
+    write_stdout(&String::from_utf8_lossy(&script))
+}
+
+fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+fn json_line<T: Serialize>(value: &T) -> String {
+    let mut text = serde_json::to_string(value).expect("output types always serialize");
+    text.push('\n');
+    text
+}
+
+/// Unix seconds as RFC 3339 UTC (`2026-01-02T15:04:05Z`).
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credential() -> Credential {
+        Credential {
+            token: Secret::new("h.p.s".into()),
+            expires_at: 1_767_366_245,
+            audience: "aud".into(),
+            principal: Some("a@b".into()),
+            source: SourceKind::Metadata,
+        }
+    }
+
+    #[test]
+    fn each_format_exactly() {
+        let c = credential();
+        assert_eq!(render(&Format::Token, &c), "h.p.s\n");
+        assert_eq!(render(&Format::Header("Proxy-Authorization".into()), &c), "Proxy-Authorization: Bearer h.p.s\n");
+        assert_eq!(
+            render(&Format::ExecCredential(ExecApiVersion::V1beta1), &c),
+            "{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"h.p.s\",\"expirationTimestamp\":\"2026-01-02T15:04:05Z\"}}\n"
+        );
+        assert_eq!(
+            render(&Format::Json, &c),
+            "{\"token\":\"h.p.s\",\"expires_at\":\"2026-01-02T15:04:05Z\",\"audience\":\"aud\",\"principal\":\"a@b\",\"source\":\"metadata\"}\n"
+        );
+    }
+}

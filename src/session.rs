@@ -1,0 +1,124 @@
+//! One run's working context for a cache miss: the settings, the clock reading, the HTTP client (built
+//! lazily, so the cache-hit path never loads CA certificates), and access tokens for Google APIs, cached
+//! like ID tokens under the same margin rule.
+
+use std::cell::OnceCell;
+
+use crate::cache::file::Cache;
+use crate::cache::lock::KeyLock;
+use crate::cache::{CacheKey, ENTRY_VERSION, Entry, TokenKind};
+use crate::config::Settings;
+use crate::error::Result;
+use crate::google::adc::CredentialFile;
+use crate::google::{AccessToken, CLOUD_PLATFORM_SCOPE, iam, metadata, oauth, service_account, sts};
+use crate::http::Http;
+use crate::log;
+use crate::secret::Secret;
+use crate::source::{Credentials, token_uri};
+
+pub struct Session<'a> {
+    settings: &'a Settings,
+    http: OnceCell<Http>,
+    now: i64,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(settings: &'a Settings) -> Session<'a> {
+        Session { settings, http: OnceCell::new(), now: crate::unix_now() }
+    }
+
+    pub fn settings(&self) -> &'a Settings {
+        self.settings
+    }
+
+    /// The time this session started, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    pub fn cache(&self) -> Cache {
+        Cache::new(self.settings.cache.dir.clone())
+    }
+
+    pub fn http(&self) -> Result<&Http> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let http = Http::new(&self.settings.net)?;
+        Ok(self.http.get_or_init(|| http))
+    }
+
+    /// An access token (scope cloud-platform) of `credentials`, from the cache when fresh.
+    pub fn access_token(&self, credentials: &Credentials) -> Result<Secret<String>> {
+        let key = CacheKey::new(&["access_token", &credentials.identity(), CLOUD_PLATFORM_SCOPE]);
+        let cache = self.cache();
+        let min_ttl = self.settings.cache.min_ttl;
+        let fresh = |entry: &Entry| entry.kind == TokenKind::AccessToken && entry.is_fresh(crate::unix_now(), min_ttl);
+        if let Some(entry) = cache.read(&key).filter(fresh) {
+            log::debug(format_args!("access token from the cache"));
+            return Ok(entry.token);
+        }
+        let _lock = KeyLock::acquire(cache.dir(), &key, self.settings.net.timeout * 4)?;
+        if let Some(entry) = cache.read(&key).filter(fresh) {
+            return Ok(entry.token);
+        }
+        let access = self.mint_access_token(credentials).map_err(|e| {
+            e.context(format!("could not get an access token for Google APIs from {}", describe(credentials)))
+        })?;
+        let entry = Entry {
+            version: ENTRY_VERSION,
+            kind: TokenKind::AccessToken,
+            source: describe(credentials),
+            audience: CLOUD_PLATFORM_SCOPE.into(),
+            principal: None,
+            token: access.token.clone(),
+            expires_at: access.expires_at,
+            fetched_at: crate::unix_now(),
+        };
+        if let Err(e) = cache.write(&key, &entry) {
+            log::notice(format_args!("warning: {e}"));
+        }
+        Ok(access.token)
+    }
+
+    fn mint_access_token(&self, credentials: &Credentials) -> Result<AccessToken> {
+        let http = self.http()?;
+        match credentials {
+            Credentials::Metadata { host } => metadata::access_token(http, host, self.now),
+            Credentials::File { file, .. } => match &**file {
+                CredentialFile::ServiceAccount(key) => {
+                    let uri = token_uri(self.settings, key.token_uri.as_deref());
+                    service_account::access_token(http, key, &uri, CLOUD_PLATFORM_SCOPE, self.now)
+                }
+                CredentialFile::AuthorizedUser(user) => {
+                    let uri = token_uri(self.settings, user.token_uri.as_deref());
+                    let answer = oauth::refresh(
+                        http,
+                        &uri,
+                        &user.client_id,
+                        Some(&user.client_secret),
+                        &user.refresh_token,
+                        None,
+                    )?;
+                    Ok(AccessToken {
+                        token: answer.access_token,
+                        expires_at: self.now + answer.expires_in.unwrap_or(3600),
+                    })
+                }
+                CredentialFile::Impersonated(imp) => {
+                    let source = Credentials::File { path: Default::default(), file: imp.source.clone() };
+                    let bearer = self.access_token(&source)?;
+                    iam::generate_access_token(self, &bearer, &imp.target, &imp.delegates)
+                }
+                CredentialFile::ExternalAccount(account) => sts::access_token(self, account),
+            },
+        }
+    }
+}
+
+fn describe(credentials: &Credentials) -> String {
+    match credentials {
+        Credentials::Metadata { .. } => "the metadata server".into(),
+        Credentials::File { path, file } => format!("the {} file {}", file.kind(), path.display()),
+    }
+}

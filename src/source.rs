@@ -1,0 +1,256 @@
+//! Where tokens come from. [`resolve`] picks the source from the configuration (first match wins with
+//! `--source auto`: user, impersonation, the ADC file's kind, the metadata server), reading at most small
+//! JSON credential files; [`Source::cache_identity`] names what the cache key hashes; [`Source::fetch`]
+//! mints a fresh ID token on a cache miss.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::SourceArg;
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::google::adc::{self, CredentialFile, ExternalAccount, ServiceAccountKey};
+use crate::google::{metadata, service_account};
+use crate::session::Session;
+
+/// The kinds of source, spelled as in `--source`, JSON output and `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    User,
+    Impersonation,
+    ExternalAccount,
+    ServiceAccountKey,
+    Metadata,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::User => "user",
+            SourceKind::Impersonation => "impersonation",
+            SourceKind::ExternalAccount => "external-account",
+            SourceKind::ServiceAccountKey => "service-account-key",
+            SourceKind::Metadata => "metadata",
+        }
+    }
+}
+
+/// A configured source of ID tokens.
+#[derive(Debug, Clone)]
+pub enum Source {
+    User { client_id: String, account: Option<String> },
+    Impersonation { target: String, delegates: Vec<String>, via: Box<Credentials> },
+    ExternalAccount { path: PathBuf, account: Box<ExternalAccount> },
+    ServiceAccountKey { path: PathBuf, key: Box<ServiceAccountKey> },
+    Metadata { host: String, skipped_adc: Option<PathBuf> },
+}
+
+/// Credentials that yield access tokens for Google APIs (Secret Manager, IAM Credentials).
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    File { path: PathBuf, file: Box<CredentialFile> },
+    Metadata { host: String },
+}
+
+impl Source {
+    pub fn kind(&self) -> SourceKind {
+        match self {
+            Source::User { .. } => SourceKind::User,
+            Source::Impersonation { .. } => SourceKind::Impersonation,
+            Source::ExternalAccount { .. } => SourceKind::ExternalAccount,
+            Source::ServiceAccountKey { .. } => SourceKind::ServiceAccountKey,
+            Source::Metadata { .. } => SourceKind::Metadata,
+        }
+    }
+
+    /// What, besides the source kind and the audience, decides which token this source yields.
+    pub fn cache_identity(&self) -> Vec<String> {
+        match self {
+            Source::User { client_id, account } => {
+                vec![client_id.clone(), account.clone().unwrap_or_default()]
+            }
+            Source::Impersonation { target, delegates, via } => {
+                vec![target.clone(), delegates.join(","), via.identity()]
+            }
+            Source::ExternalAccount { account, .. } => {
+                vec![account.audience.clone(), account.service_account_impersonation_url.clone().unwrap_or_default()]
+            }
+            Source::ServiceAccountKey { key, .. } => vec![key.client_email.clone()],
+            Source::Metadata { host, .. } => vec![host.clone()],
+        }
+    }
+
+    /// Mints a fresh ID token for `audience` (network).
+    pub fn fetch(&self, session: &Session, audience: &str) -> Result<crate::secret::Secret<String>> {
+        let settings = session.settings();
+        match self {
+            Source::ServiceAccountKey { key, .. } => {
+                let token_uri = token_uri(settings, key.token_uri.as_deref());
+                service_account::id_token(session.http()?, key, &token_uri, audience, session.now())
+            }
+            Source::Metadata { host, skipped_adc } => metadata::id_token(session.http()?, host, audience)
+                .map_err(|e| not_on_google_cloud(e, skipped_adc.as_deref())),
+            Source::User { .. } => crate::user::id_token(session, audience),
+            Source::Impersonation { target, delegates, via } => {
+                let access = session.access_token(via)?;
+                crate::google::iam::generate_id_token(session, &access, target, delegates, audience)
+            }
+            Source::ExternalAccount { path, account } => crate::google::sts::id_token(session, path, account, audience),
+        }
+    }
+}
+
+impl Credentials {
+    /// What identifies these credentials in a cache key.
+    pub fn identity(&self) -> String {
+        match self {
+            Credentials::File { path, file } => match &**file {
+                CredentialFile::ServiceAccount(key) => key.client_email.clone(),
+                CredentialFile::AuthorizedUser(user) => {
+                    format!("authorized_user:{}", user.client_id)
+                }
+                other => format!("{}:{}", other.kind(), path.display()),
+            },
+            Credentials::Metadata { host } => format!("metadata:{host}"),
+        }
+    }
+}
+
+/// The token URI: `--token-uri`, else the credential file's, else Google's.
+pub fn token_uri(settings: &Settings, from_file: Option<&str>) -> String {
+    settings
+        .endpoints
+        .token_uri
+        .clone()
+        .or_else(|| from_file.map(str::to_string))
+        .unwrap_or_else(|| crate::config::DEFAULT_TOKEN_URI.to_string())
+}
+
+const AUTHORIZED_USER_FIX: &str = "an authorized_user file (from 'gcloud auth application-default login') cannot mint ID tokens for IAP; \
+use the browser sign-in (--client-id with a desktop OAuth client) or a service account (--impersonate-service-account EMAIL, or a key)";
+
+/// Picks the source for this configuration.
+pub fn resolve(settings: &Settings) -> Result<Source> {
+    let user =
+        || settings.client_id.clone().map(|client_id| Source::User { client_id, account: settings.account.clone() });
+    let explicit_file = settings.key_file.as_ref().or(settings.adc.explicit_file.as_ref());
+    match settings.source {
+        SourceArg::User => user().ok_or_else(|| Error::Usage("--source user needs --client-id (the desktop OAuth client id)".into())),
+        SourceArg::Metadata => Ok(Source::Metadata { host: settings.adc.metadata_host.clone(), skipped_adc: None }),
+        SourceArg::ServiceAccountKey => {
+            let path = explicit_file.ok_or_else(|| {
+                Error::Usage("--source service-account-key needs --service-account-key PATH or GOOGLE_APPLICATION_CREDENTIALS".into())
+            })?;
+            match adc::load(path)? {
+                CredentialFile::ServiceAccount(key) => Ok(Source::ServiceAccountKey { path: path.clone(), key: Box::new(key) }),
+                other => Err(wrong_type(path, &other, "service_account")),
+            }
+        }
+        SourceArg::Impersonation => impersonation(settings)?.ok_or_else(|| {
+            Error::Usage("--source impersonation needs --impersonate-service-account EMAIL or an impersonated_service_account ADC file".into())
+        }),
+        SourceArg::ExternalAccount => {
+            let path = explicit_file.or(settings.adc.well_known_file.as_ref()).ok_or_else(|| {
+                Error::Usage("--source external-account needs GOOGLE_APPLICATION_CREDENTIALS pointing at an external_account file".into())
+            })?;
+            match adc::load(path)? {
+                CredentialFile::ExternalAccount(account) => Ok(Source::ExternalAccount { path: path.clone(), account }),
+                other => Err(wrong_type(path, &other, "external_account")),
+            }
+        }
+        SourceArg::Auto => {
+            if let Some(source) = user() {
+                return Ok(source);
+            }
+            if let Some(source) = impersonation(settings)? {
+                return Ok(source);
+            }
+            if let Some(path) = explicit_file {
+                return from_file(path.clone(), adc::load(path)?);
+            }
+            if let Some(path) = &settings.adc.well_known_file {
+                match adc::load(path) {
+                    Ok(CredentialFile::AuthorizedUser(_)) | Err(_) => {}
+                    Ok(file) => return from_file(path.clone(), file),
+                }
+            }
+            Ok(Source::Metadata {
+                host: settings.adc.metadata_host.clone(),
+                skipped_adc: settings.adc.well_known_file.clone(),
+            })
+        }
+    }
+}
+
+fn from_file(path: PathBuf, file: CredentialFile) -> Result<Source> {
+    match file {
+        CredentialFile::ServiceAccount(key) => Ok(Source::ServiceAccountKey { path, key: Box::new(key) }),
+        CredentialFile::ExternalAccount(account) => Ok(Source::ExternalAccount { path, account }),
+        CredentialFile::Impersonated(imp) => Ok(Source::Impersonation {
+            target: imp.target,
+            delegates: imp.delegates,
+            via: Box::new(Credentials::File { path, file: imp.source }),
+        }),
+        CredentialFile::AuthorizedUser(_) => Err(Error::config(
+            format!("the credential file {} is of type authorized_user", path.display()),
+            AUTHORIZED_USER_FIX,
+        )),
+    }
+}
+
+/// `--impersonate-service-account`, or an ADC file of type `impersonated_service_account`.
+fn impersonation(settings: &Settings) -> Result<Option<Source>> {
+    let explicit_file = settings.key_file.as_ref().or(settings.adc.explicit_file.as_ref());
+    let Some(target) = settings.impersonate.clone() else {
+        if let Some(path) = explicit_file.or(settings.adc.well_known_file.as_ref())
+            && let Ok(CredentialFile::Impersonated(imp)) = adc::load(path)
+        {
+            return Ok(Some(from_file(path.clone(), CredentialFile::Impersonated(imp))?));
+        }
+        return Ok(None);
+    };
+    let via = access_credentials(settings)?;
+    let (via, delegates) = match via {
+        Credentials::File { path, file } => match *file {
+            CredentialFile::Impersonated(imp) => (Credentials::File { path, file: imp.source }, imp.delegates),
+            file => (Credentials::File { path, file: Box::new(file) }, Vec::new()),
+        },
+        other => (other, Vec::new()),
+    };
+    Ok(Some(Source::Impersonation { target, delegates, via: Box::new(via) }))
+}
+
+/// The Application Default Credentials chain, for access tokens: `--service-account-key`,
+/// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's well-known file, then the metadata server.
+pub fn access_credentials(settings: &Settings) -> Result<Credentials> {
+    let explicit_file = settings.key_file.as_ref().or(settings.adc.explicit_file.as_ref());
+    if let Some(path) = explicit_file.or(settings.adc.well_known_file.as_ref()) {
+        return Ok(Credentials::File { path: path.clone(), file: Box::new(adc::load(path)?) });
+    }
+    Ok(Credentials::Metadata { host: settings.adc.metadata_host.clone() })
+}
+
+fn wrong_type(path: &Path, file: &CredentialFile, expected: &str) -> Error {
+    let fix = if matches!(file, CredentialFile::AuthorizedUser(_)) {
+        AUTHORIZED_USER_FIX.to_string()
+    } else {
+        format!("point it at a file of type {expected}, or use --source auto")
+    };
+    Error::config(format!("the credential file {} is of type {}, not {expected}", path.display(), file.kind()), fix)
+}
+
+fn not_on_google_cloud(error: Error, skipped_adc: Option<&Path>) -> Error {
+    if !matches!(error.root(), Error::Network { .. }) {
+        return error;
+    }
+    let skipped = skipped_adc
+        .map(|path| format!(" ({} is an authorized_user file, which cannot mint ID tokens)", path.display()))
+        .unwrap_or_default();
+    Error::config(
+        format!(
+            "no credentials found: no --client-id, no --impersonate-service-account, no --service-account-key, \
+no GOOGLE_APPLICATION_CREDENTIALS{skipped}, and no metadata server ({error})"
+        ),
+        "configure one: --client-id for a browser sign-in, --service-account-key PATH, --impersonate-service-account EMAIL, \
+or run on Google Cloud (see 'iap-token token --help')",
+    )
+}
