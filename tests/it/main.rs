@@ -1,0 +1,4 @@
+//! Integration tests: the built binary against a fake Google on 127.0.0.1, and the real clients.
+
+mod fake_google;
+mod fake_google_selftest;
