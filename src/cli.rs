@@ -175,7 +175,7 @@ pub struct AuthArgs {
     pub impersonate_service_account: Option<String>,
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 #[command(next_help_heading = "Output")]
 pub struct OutputArgs {
     /// auto: exec-credential when KUBERNETES_EXEC_INFO is set (kubectl), else token.
@@ -186,7 +186,7 @@ pub struct OutputArgs {
     pub header_name: String,
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 #[command(next_help_heading = "Cache")]
 pub struct CacheArgs {
     /// Serve a cached ID token only with more than this many seconds left.
@@ -206,7 +206,7 @@ pub struct CacheArgs {
     pub store: StoreArg,
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 #[command(next_help_heading = "Sign-in")]
 pub struct LoginArgs {
     /// Print the sign-in URL and read the redirected URL (or code) pasted on the terminal.
@@ -226,7 +226,7 @@ pub struct LoginArgs {
     pub login_timeout: u64,
 }
 
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 #[command(next_help_heading = "Network")]
 pub struct NetArgs {
     /// Extra CA certificates (PEM), added to the system roots.
@@ -286,4 +286,37 @@ pub enum StoreArg {
     Auto,
     Keyring,
     File,
+}
+
+/// The built-in defaults of an option group (environment variables ignored), for commands and library
+/// callers that do not take that group from the command line.
+fn parse_defaults<T: Args + clap::FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults").no_binary_name(true))
+        .mut_args(|arg| arg.env(None::<&'static str>));
+    let matches = command.try_get_matches_from(std::iter::empty::<String>()).expect("option groups have defaults");
+    T::from_arg_matches(&matches).expect("option groups have defaults")
+}
+
+impl Default for OutputArgs {
+    fn default() -> Self {
+        parse_defaults()
+    }
+}
+
+impl Default for CacheArgs {
+    fn default() -> Self {
+        parse_defaults()
+    }
+}
+
+impl Default for LoginArgs {
+    fn default() -> Self {
+        parse_defaults()
+    }
+}
+
+impl Default for NetArgs {
+    fn default() -> Self {
+        parse_defaults()
+    }
 }

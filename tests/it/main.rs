@@ -1,4 +1,6 @@
 //! Integration tests: the built binary against a fake Google on 127.0.0.1, and the real clients.
 
+mod common;
 mod fake_google;
 mod fake_google_selftest;
+mod key_source;
