@@ -60,13 +60,13 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
     let key = cache_key(&source, audience);
     let cache = Cache::new(settings.cache.dir.clone());
     let min_ttl = settings.cache.min_ttl;
-    let started = unix_now();
     let fresh = |entry: &Entry| {
         entry.kind == TokenKind::IdToken && entry.audience == audience && entry.is_fresh(unix_now(), min_ttl)
     };
 
+    let before = cache.read(&key);
     if !settings.cache.force_refresh
-        && let Some(entry) = cache.read(&key).filter(fresh)
+        && let Some(entry) = before.clone().filter(fresh)
     {
         log::info(format_args!("serving the cached ID token ({})", cache.entry_path(&key).display()));
         return Ok(credential(entry, min_ttl, source.kind()));
@@ -74,8 +74,11 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
 
     let wait = settings.login.timeout + settings.net.timeout * 4 + Duration::from_secs(5);
     let _lock = KeyLock::acquire(cache.dir(), &key, wait)?;
+    // Whoever held the lock before us may have refreshed the entry: serve that (with --force-refresh,
+    // only a token that is new since we looked).
+    let renewed = |entry: &Entry| before.as_ref().is_none_or(|old| old.token != entry.token);
     if let Some(entry) = cache.read(&key).filter(fresh)
-        && (!settings.cache.force_refresh || entry.fetched_at >= started)
+        && (!settings.cache.force_refresh || renewed(&entry))
     {
         log::info(format_args!("another process refreshed the ID token meanwhile"));
         return Ok(credential(entry, min_ttl, source.kind()));

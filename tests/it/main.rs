@@ -4,3 +4,4 @@ mod common;
 mod fake_google;
 mod fake_google_selftest;
 mod key_source;
+mod cache;
