@@ -122,6 +122,12 @@ pub fn id_token(session: &Session, audience: &str) -> Result<Secret<String>> {
             Ok(token) => return Ok(token),
             Err(RefreshError::InvalidGrant(error)) => {
                 store.delete(&client.client_id, client.account.as_deref())?;
+                if let SignInMode::Forbidden(reason) = settings.login.mode() {
+                    return Err(Error::SignInRequired {
+                        reason: format!("Google refused the stored sign-in (revoked or expired), and {reason}"),
+                        command: login_command(settings),
+                    });
+                }
                 log::notice(format_args!("the stored sign-in was refused ({error}); a new sign-in is needed"));
             }
             Err(other) => return Err(other.into()),

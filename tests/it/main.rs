@@ -5,3 +5,4 @@ mod fake_google;
 mod fake_google_selftest;
 mod key_source;
 mod cache;
+mod user_flow;
