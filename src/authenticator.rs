@@ -32,6 +32,10 @@ pub struct IapAuthenticator {
     client_id: String,
     client_secret: String,
     ca_file: Option<PathBuf>,
+    auth_uri: Option<String>,
+    token_uri: Option<String>,
+    cache_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
 }
 
 impl IapAuthenticator {
@@ -41,7 +45,25 @@ impl IapAuthenticator {
             client_id: client_id.into(),
             client_secret: client_secret.into(),
             ca_file: None,
+            auth_uri: None,
+            token_uri: None,
+            cache_dir: None,
+            state_dir: None,
         }
+    }
+
+    /// Other OAuth endpoints (Private Service Connect, a proxy, tests): full authorization and token URLs.
+    pub fn with_endpoints(mut self, auth_uri: &str, token_uri: &str) -> IapAuthenticator {
+        self.auth_uri = Some(auth_uri.into());
+        self.token_uri = Some(token_uri.into());
+        self
+    }
+
+    /// Where ID tokens are cached and the file store keeps refresh tokens (defaults as for the CLI).
+    pub fn with_dirs(mut self, cache_dir: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> IapAuthenticator {
+        self.cache_dir = Some(cache_dir.into());
+        self.state_dir = Some(state_dir.into());
+        self
     }
 
     /// Extra CA certificates (PEM) to trust besides the system roots (the Python `verify=path`).
@@ -62,10 +84,20 @@ impl IapAuthenticator {
                     client_secret: Some(self.client_secret.clone()),
                     ..AuthArgs::default()
                 },
-                output: OutputArgs { header_name: "Authorization".into(), ..OutputArgs::default() },
-                cache: CacheArgs { min_ttl: 300, force_refresh, ..CacheArgs::default() },
-                login: LoginArgs { login_timeout: 300, ..LoginArgs::default() },
-                net: NetArgs { timeout: 30, ca_file: self.ca_file.clone(), ..NetArgs::default() },
+                output: OutputArgs::default(),
+                cache: CacheArgs {
+                    force_refresh,
+                    cache_dir: self.cache_dir.clone(),
+                    state_dir: self.state_dir.clone(),
+                    ..CacheArgs::default()
+                },
+                login: LoginArgs::default(),
+                net: NetArgs {
+                    ca_file: self.ca_file.clone(),
+                    auth_uri: self.auth_uri.clone(),
+                    token_uri: self.token_uri.clone(),
+                    ..NetArgs::default()
+                },
             },
         };
         match Config::from_cli(cli, &ProcessEnv)?.action {

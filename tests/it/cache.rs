@@ -162,7 +162,12 @@ fn no_metadata_server_fails_fast_and_lists_what_to_configure() {
     assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
     assert!(line.contains("no credentials found"), "{line}");
     assert!(line.contains("no metadata server"), "{line}");
-    assert!(line.contains("--client-id") && line.contains("--service-account-key") && line.contains("--impersonate-service-account"), "{line}");
+    assert!(
+        line.contains("--client-id")
+            && line.contains("--service-account-key")
+            && line.contains("--impersonate-service-account"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -182,7 +187,8 @@ fn sixteen_processes_on_a_stale_entry_make_one_request() {
                 .unwrap()
         })
         .collect();
-    let tokens: Vec<String> = children.into_iter().map(|c| Run::from_output(c.wait_with_output().unwrap()).token()).collect();
+    let tokens: Vec<String> =
+        children.into_iter().map(|c| Run::from_output(c.wait_with_output().unwrap()).token()).collect();
     assert_eq!(h.google.count(Endpoint::Token), 1, "single flight");
     assert!(tokens.iter().all(|t| t == &tokens[0]), "all print the one new token");
     assert_eq!(jwt_claims(&tokens[0])["aud"], AUD);

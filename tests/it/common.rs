@@ -59,7 +59,9 @@ impl Run {
 
 impl Harness {
     pub fn new() -> Harness {
-        Harness { google: FakeGoogle::start(), dir: tempfile::tempdir().expect("temp dir") }
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("home dir");
+        Harness { google: FakeGoogle::start(), dir }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {

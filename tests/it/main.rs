@@ -6,3 +6,4 @@ mod fake_google_selftest;
 mod key_source;
 mod cache;
 mod user_flow;
+mod google_creds;

@@ -131,7 +131,17 @@ fn chromium_signs_in_once_then_refreshes_with_one_request() {
     // Another audience of the same client: one refresh, no sign-in.
     let other = run_detached(
         &h,
-        &["token", "--audience", "other-aud", "--client-id", DESKTOP_CLIENT, "--client-secret", DESKTOP_SECRET, "--account", "user@example.com"],
+        &[
+            "token",
+            "--audience",
+            "other-aud",
+            "--client-id",
+            DESKTOP_CLIENT,
+            "--client-secret",
+            DESKTOP_SECRET,
+            "--account",
+            "user@example.com",
+        ],
         &[],
     );
     assert_eq!(jwt_claims(&other.token())["aud"], "other-aud");
@@ -150,7 +160,8 @@ fn chromium_signs_in_once_then_refreshes_with_one_request() {
 /// A `--browser` that only writes the URL to a file, so the test can play the browser.
 fn recording_browser(h: &Harness) -> (String, PathBuf) {
     let url_file = h.path("url.txt");
-    let script = h.write("record.sh", &format!("#!/bin/sh\nprintf '%s' \"$1\" > {}.tmp && mv {0}.tmp {0}\n", url_file.display()));
+    let script = h
+        .write("record.sh", &format!("#!/bin/sh\nprintf '%s' \"$1\" > {}.tmp && mv {0}.tmp {0}\n", url_file.display()));
     make_executable(&script);
     (script.to_str().unwrap().to_string(), url_file)
 }
@@ -206,7 +217,14 @@ fn hostile_callbacks_are_answered_and_survived() {
     drop(idle);
     // Now the real answer: get a code from the fake's authorize endpoint and deliver it.
     let (url, _, _) = wait_for_url(&url_file);
-    let answer = ureq::Agent::config_builder().max_redirects(0).http_status_as_error(false).build().new_agent().get(&url).call().unwrap();
+    let answer = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(&url)
+        .call()
+        .unwrap();
     let location = answer.headers().get("location").unwrap().to_str().unwrap().to_string();
     let path_and_query = &location[location.find("/?").unwrap()..];
     assert_eq!(http_get(&redirect_uri, path_and_query), "HTTP/1.1 200 OK");
@@ -273,13 +291,17 @@ fn no_sign_in_where_none_may_run_exit_3_with_the_login_command() {
     );
     let mut flag_args = args.to_vec();
     flag_args.push("--non-interactive");
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (flag_args, vec![], "--non-interactive is set"),
         (args.to_vec(), vec![("CI", "true")], "CI is set"),
         (args.to_vec(), vec![], "no browser can be opened"),
         (
             args.to_vec(),
-            vec![("KUBERNETES_EXEC_INFO", r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}"#)],
+            vec![(
+                "KUBERNETES_EXEC_INFO",
+                r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}"#,
+            )],
             "no browser can be opened",
         ),
     ];
@@ -298,7 +320,10 @@ fn no_sign_in_where_none_may_run_exit_3_with_the_login_command() {
     let run = run_detached(
         &h,
         &child_args,
-        &[("KUBERNETES_EXEC_INFO", r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}"#)],
+        &[(
+            "KUBERNETES_EXEC_INFO",
+            r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":false}}"#,
+        )],
     );
     assert!(url_file.exists(), "the browser was opened");
     assert!(run.stderr.contains("timed out"), "{}", run.stderr);
@@ -372,7 +397,8 @@ fn login_status_logout_and_revoke() {
         assert_eq!(std::fs::metadata(h.state_dir()).unwrap().permissions().mode() & 0o777, 0o700);
     }
 
-    let status = run_detached(&h, &["status", "--client-id", DESKTOP_CLIENT, "--audience", AUD, "--format", "json"], &[]);
+    let status =
+        run_detached(&h, &["status", "--client-id", DESKTOP_CLIENT, "--audience", AUD, "--format", "json"], &[]);
     assert_eq!(status.code, 0, "{}", status.stderr);
     let report: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_schema("status.schema.json", &report);
@@ -411,7 +437,15 @@ fn client_json_file_endpoints_are_honoured() {
         "redirect_uris": ["http://localhost"]
     }});
     let file = h.write("client.json", &client_json.to_string());
-    let mut command = h.command(&["token", "--audience", AUD, "--client-id", DESKTOP_CLIENT, "--client-secret-file", file.to_str().unwrap()]);
+    let mut command = h.command(&[
+        "token",
+        "--audience",
+        AUD,
+        "--client-id",
+        DESKTOP_CLIENT,
+        "--client-secret-file",
+        file.to_str().unwrap(),
+    ]);
     command.env_remove("IAP_TOKEN_AUTH_URI");
     let run = Run::from_output(command.output().unwrap());
     assert_eq!(jwt_claims(&run.token())["aud"], AUD);
