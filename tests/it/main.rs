@@ -6,4 +6,6 @@ mod fake_google_selftest;
 mod key_source;
 mod cache;
 mod user_flow;
+mod fake_kube;
+mod kubectl;
 mod google_creds;
