@@ -9,3 +9,4 @@ mod user_flow;
 mod fake_kube;
 mod kubectl;
 mod google_creds;
+mod flytekit;
