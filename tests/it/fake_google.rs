@@ -58,6 +58,11 @@ const METADATA_ACCOUNTS: &str = "/computeMetadata/v1/instance/service-accounts/"
 const IAM_PREFIX: &str = "/v1/projects/-/serviceAccounts/";
 const WORKERS: usize = 8;
 const MAX_BODY: u64 = 1 << 20;
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+pub const JWT_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:jwt";
+const ID_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:id_token";
+const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
 
 /// Which fake endpoint a request was routed to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,7 +74,9 @@ pub enum Endpoint {
     MetadataToken,
     MetadataEmail,
     GenerateIdToken,
+    GenerateAccessToken,
     SecretAccess,
+    Sts,
     Other,
 }
 
@@ -164,6 +171,8 @@ struct State {
     access_tokens: HashMap<String, String>,
     secrets: HashMap<String, (Vec<u8>, Option<i64>)>,
     impersonation: HashSet<(String, String)>,
+    /// (workload identity provider audience, expected subject-token audience).
+    sts: Option<(String, String)>,
 }
 
 /// Everything the workers and the relay share.
@@ -305,6 +314,16 @@ impl FakeGoogle {
         self.shared.new_access_token(email)
     }
 
+    /// Enables the STS endpoint (`url() + "/v1/token"`): `pool_audience` is the workload identity
+    /// provider's audience, `subject_audience` the `aud` the CI's OIDC token must carry.
+    pub fn configure_sts(&self, pool_audience: &str, subject_audience: &str) {
+        self.shared.lock().sts = Some((pool_audience.into(), subject_audience.into()));
+    }
+
+    pub fn sts_uri(&self) -> String {
+        format!("{}/v1/token", self.url())
+    }
+
     /// Lets `caller_email` mint ID tokens of `target_sa`.
     pub fn allow_impersonation(&self, caller_email: &str, target_sa: &str) {
         let pair = (caller_email.to_owned(), target_sa.to_owned());
@@ -345,6 +364,33 @@ pub fn sa_key_json(token_uri: &str) -> String {
 }
 
 /// The claims of `jwt`, not verified. Panics when `jwt` is not a JWT.
+/// The principal a federated access token acts as, for [`FakeGoogle::allow_impersonation`].
+pub fn federated_principal(subject: &str) -> String {
+    format!("principal://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/subject/{subject}")
+}
+
+/// A CI's OIDC token for the STS exchange, signed with the key the fake STS trusts.
+pub fn ci_oidc_token(subject: &str, audience: &str, lifetime: i64) -> String {
+    sa_assertion(
+        &json!({"iss": "https://token.actions.githubusercontent.com", "sub": subject, "aud": audience, "iat": now(), "exp": now() + lifetime}),
+    )
+}
+
+fn time_rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86400);
+    let secs = unix.rem_euclid(86400);
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
 pub fn jwt_claims(jwt: &str) -> Value {
     let claims = jwt.split('.').nth(1).and_then(decode_part);
     claims.unwrap_or_else(|| panic!("not a JWT: {jwt:?}"))
@@ -428,6 +474,7 @@ fn classify(path: &str) -> Endpoint {
         "/token" => return Endpoint::Token,
         "/o/oauth2/v2/auth" => return Endpoint::Authorize,
         "/revoke" => return Endpoint::Revoke,
+        "/v1/token" => return Endpoint::Sts,
         _ => {}
     }
     if let Some((account, leaf)) = path.strip_prefix(METADATA_ACCOUNTS).and_then(|r| r.split_once('/'))
@@ -442,6 +489,8 @@ fn classify(path: &str) -> Endpoint {
     }
     if path.starts_with(IAM_PREFIX) && path.ends_with(":generateIdToken") {
         Endpoint::GenerateIdToken
+    } else if path.starts_with(IAM_PREFIX) && path.ends_with(":generateAccessToken") {
+        Endpoint::GenerateAccessToken
     } else if secret_name(path).is_some() {
         Endpoint::SecretAccess
     } else {
@@ -641,7 +690,7 @@ impl Shared {
         }
         let method = match rq.endpoint {
             Endpoint::Token | Endpoint::Other => rq.method.as_str(),
-            Endpoint::Revoke | Endpoint::GenerateIdToken => "POST",
+            Endpoint::Revoke | Endpoint::GenerateIdToken | Endpoint::GenerateAccessToken | Endpoint::Sts => "POST",
             _ => "GET",
         };
         if rq.method != method {
@@ -655,7 +704,9 @@ impl Shared {
             Endpoint::MetadataToken => Reply::json(200, &self.access_token_answer(VM_EMAIL)),
             Endpoint::MetadataEmail => Reply::text(200, "application/text", VM_EMAIL),
             Endpoint::GenerateIdToken => self.generate_id_token(rq, fault),
+            Endpoint::GenerateAccessToken => self.generate_access_token(rq),
             Endpoint::SecretAccess => self.access_secret(rq),
+            Endpoint::Sts => self.sts_exchange(rq),
             Endpoint::Other => Reply::text(404, "text/plain; charset=utf-8", "Not Found"),
         }
     }
@@ -908,6 +959,65 @@ impl Shared {
             return None;
         }
         self.lock().access_tokens.get(token.trim()).cloned()
+    }
+
+    /// Google STS: exchanges a CI's OIDC token (signed with the test key `sa-key.pem`, which plays the
+    /// CI issuer here) for a federated access token acting as [`federated_principal`] of its `sub`.
+    fn sts_exchange(&self, rq: &Recorded) -> Reply {
+        let Some((pool_audience, subject_audience)) = self.lock().sts.clone() else {
+            return oauth_error(400, "invalid_target", "No workload identity pool is configured.");
+        };
+        if rq.form_value("grant_type") != Some(TOKEN_EXCHANGE) {
+            return oauth_error(400, "unsupported_grant_type", "Invalid grant_type");
+        }
+        if rq.form_value("audience") != Some(pool_audience.as_str()) {
+            return oauth_error(
+                400,
+                "invalid_target",
+                "The target service indicated by the \"audience\" parameters is invalid.",
+            );
+        }
+        if rq.form_value("requested_token_type") != Some(ACCESS_TOKEN_TYPE) {
+            return oauth_error(400, "invalid_request", "Invalid requested_token_type.");
+        }
+        if !matches!(rq.form_value("subject_token_type"), Some(JWT_TOKEN_TYPE | ID_TOKEN_TYPE)) {
+            return oauth_error(400, "invalid_request", "Invalid subject_token_type.");
+        }
+        if !rq.form_value("scope").is_some_and(|s| s.split(' ').any(|s| s == CLOUD_PLATFORM)) {
+            return oauth_error(400, "invalid_scope", "The scope is invalid.");
+        }
+        let Some((_, claims)) = rq.form_value("subject_token").and_then(|t| verify_jwt(t, SA_PUB_DER)) else {
+            return invalid_grant("The subject token's signature could not be verified.");
+        };
+        if claims["aud"] != subject_audience.as_str() {
+            return invalid_grant("The audience in ID Token does not match the expected audience.");
+        }
+        if claims["exp"].as_i64().is_none_or(|exp| exp <= now()) {
+            return invalid_grant("ID Token issued at a time in the future or expired.");
+        }
+        let principal = federated_principal(claims["sub"].as_str().unwrap_or_default());
+        let access_token = self.new_access_token(&principal);
+        Reply::json(
+            200,
+            &json!({"access_token": access_token, "issued_token_type": ACCESS_TOKEN_TYPE, "token_type": "Bearer", "expires_in": 3599}),
+        )
+    }
+
+    fn generate_access_token(&self, rq: &Recorded) -> Reply {
+        let target = rq.path.strip_prefix(IAM_PREFIX).unwrap_or_default();
+        let Some(target) = target.strip_suffix(":generateAccessToken").map(|t| t.replace("%40", "@")) else {
+            return api_error(404, "Not Found", "NOT_FOUND");
+        };
+        let Some(caller) = self.bearer_principal(rq) else {
+            return unauthenticated();
+        };
+        if !self.lock().impersonation.contains(&(caller, target.clone())) {
+            let message = "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).";
+            return api_error(403, message, "PERMISSION_DENIED");
+        }
+        let access_token = self.new_access_token(&target);
+        let expire = time_rfc3339(now() + 3600);
+        Reply::json(200, &json!({"accessToken": access_token, "expireTime": expire}))
     }
 
     fn generate_id_token(&self, rq: &Recorded, fault: Option<&Fault>) -> Reply {

@@ -10,3 +10,4 @@ mod fake_kube;
 mod kubectl;
 mod google_creds;
 mod flytekit;
+mod external_account;
