@@ -38,7 +38,7 @@ fn cred_config(h: &Harness, credential_source: Value, impersonate: bool) -> Path
     h.write("external-account.json", &config.to_string())
 }
 
-fn run_ci(h: &Harness, config: &PathBuf, extra_env: &[(&str, &str)]) -> Run {
+fn run_ci(h: &Harness, config: &std::path::Path, extra_env: &[(&str, &str)]) -> Run {
     let mut env = vec![("GOOGLE_APPLICATION_CREDENTIALS", config.to_str().unwrap())];
     env.extend_from_slice(extra_env);
     h.run_with(&["token", "--audience", AUD, "--format", "json"], &env)
