@@ -487,3 +487,55 @@ fn verbose_sign_in_and_refresh_leak_no_secret() {
         }
     }
 }
+
+#[test]
+fn no_browser_reads_the_pasted_redirect_from_the_terminal() {
+    use std::io::BufRead;
+    let h = user_harness();
+    let login = format!(
+        "{BIN} login --audience {AUD} --client-id {DESKTOP_CLIENT} --client-secret {DESKTOP_SECRET} --no-browser --login-timeout 30"
+    );
+    // `script` gives the binary a terminal; what we write to its stdin is typed on that terminal.
+    let command = h.command(&[]);
+    let mut child = Command::new("script")
+        .args(["-qfec", &login, "/dev/null"])
+        .env_clear()
+        .envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .env("IAP_TOKEN_TOKEN_URI", h.google.token_uri())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs the binary on a terminal");
+    let mut terminal = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut screen = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(terminal.read_line(&mut line).unwrap() > 0, "no sign-in URL was shown: {screen}");
+        screen.push_str(&line);
+        if let Some(start) = line.find(&h.google.auth_uri()) {
+            break line[start..].trim().to_string();
+        }
+    };
+    let answer = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(&url)
+        .call()
+        .unwrap();
+    let redirected = answer.headers().get("location").unwrap().to_str().unwrap().to_string();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{redirected}").unwrap();
+    let mut rest = String::new();
+    let _ = terminal.read_to_string(&mut rest);
+    let status = child.wait().unwrap();
+    screen.push_str(&rest);
+    assert!(status.success(), "{screen}");
+    assert!(screen.contains("Address or code:"), "{screen}");
+    assert!(screen.contains("signed in as user@example.com"), "{screen}");
+    assert_eq!(h.google.count(Endpoint::Authorize), 1);
+    let status = run_detached(&h, &["status", "--client-id", DESKTOP_CLIENT, "--audience", AUD], &[]);
+    assert_eq!(status.code, 0, "{}", status.stdout);
+}
