@@ -156,12 +156,23 @@ impl Http {
                 Retry::Never => false,
             };
             if !allowed || attempt >= MAX_RETRIES || wait > MAX_RETRY_AFTER || !fits {
-                return outcome.map_err(|detail| Error::Network { url: shown, detail: clean(&detail, 200) });
+                let via = self.proxy_for(url).map(|proxy| format!(" (through the proxy {proxy})")).unwrap_or_default();
+                return outcome
+                    .map_err(|detail| Error::Network { url: shown, detail: format!("{}{via}", clean(&detail, 200)) });
             }
             log::debug(format_args!("retrying {shown} in {} ms", wait.as_millis()));
             std::thread::sleep(wait);
             attempt += 1;
         }
+    }
+}
+
+impl Http {
+    /// The proxy a request to `url` goes through, as host:port (never its credentials).
+    fn proxy_for(&self, url: &str) -> Option<String> {
+        let proxy = self.agent.config().proxy()?;
+        let uri: ureq::http::Uri = url.parse().ok()?;
+        (!proxy.is_no_proxy(&uri)).then(|| format!("{}:{}", proxy.host(), proxy.port()))
     }
 }
 

@@ -11,3 +11,4 @@ mod kubectl;
 mod google_creds;
 mod flytekit;
 mod external_account;
+mod stress;
