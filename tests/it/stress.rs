@@ -331,7 +331,8 @@ fn no_secret_outside_its_store_after_every_flow_at_vv() {
     let browser = crate::google_creds::approving_browser(&h);
     let target = "target@test-project.iam.gserviceaccount.com";
     h.google.allow_impersonation(SA_EMAIL, target);
-    let flows: Vec<(Vec<&str>, Vec<(&str, &str)>)> = vec![
+    type Flow<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let flows: Vec<Flow> = vec![
         (vec!["-vv", "token", "--audience", AUD, "--service-account-key", key], vec![]),
         (
             vec!["-vv", "token", "--audience", "m", "--source", "metadata"],
