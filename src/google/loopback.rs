@@ -140,15 +140,23 @@ fn read_request_target(stream: &mut TcpStream) -> Option<String> {
             return None;
         }
     }
+    let target = request_target(&head);
+    if target.is_none() && !head.is_empty() {
+        respond(stream, "405 Method Not Allowed", "Method not allowed.");
+    }
+    target
+}
+
+/// The target of a `GET` request line (`GET /?code=... HTTP/1.1`); `None` for anything else.
+pub fn request_target(head: &[u8]) -> Option<String> {
     let line_end = head.iter().position(|&b| b == b'\n')?;
     let line = std::str::from_utf8(&head[..line_end]).ok()?.trim_end_matches('\r');
     let mut parts = line.split(' ');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("GET"), Some(target), Some(version)) if version.starts_with("HTTP/") => Some(target.to_string()),
-        _ => {
-            respond(stream, "405 Method Not Allowed", "Method not allowed.");
-            None
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("GET"), Some(target), Some(version), None) if version.starts_with("HTTP/") && target.starts_with('/') => {
+            Some(target.to_string())
         }
+        _ => None,
     }
 }
 
@@ -205,6 +213,19 @@ mod tests {
         assert_eq!(parse_callback(""), Callback::Stray);
         assert_eq!(parse_callback("code=&state=x"), Callback::Stray);
         assert_eq!(parse_callback("%%%=&&&"), Callback::Stray);
+    }
+
+    #[test]
+    fn request_lines() {
+        assert_eq!(
+            request_target(b"GET /?code=a&state=b HTTP/1.1\r\nHost: x\r\n\r\n").as_deref(),
+            Some("/?code=a&state=b")
+        );
+        assert_eq!(request_target(b"POST / HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(request_target(b"GET http://evil/ HTTP/1.1\r\n\r\n"), None);
+        assert_eq!(request_target(b"GET / HTTP/1.1 extra\r\n"), None);
+        assert_eq!(request_target(b"\xff\xfe\n"), None);
+        assert_eq!(request_target(b"no newline"), None);
     }
 
     #[test]
