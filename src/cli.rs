@@ -14,6 +14,18 @@ IAP's programmatic clients.";
 const CLIENT_ID_HELP: &str = "The desktop OAuth client id used for the browser sign-in (APIs & Services > \
 Credentials > OAuth 2.0 Client IDs, type 'Desktop app'). Selects the user source.";
 
+const TOKEN_EXAMPLES: &str = "Examples:
+  iap-token token --audience WEB_CLIENT_ID --client-id DESKTOP_CLIENT_ID --client-secret-file client.json
+  iap-token token --audience WEB_CLIENT_ID --service-account-key key.json --format header
+  iap-token token --audience WEB_CLIENT_ID --impersonate-service-account robot@PROJECT.iam.gserviceaccount.com
+  curl -H \"$(iap-token token --format header --audience WEB_CLIENT_ID)\" https://app.example.com/
+
+Sources, first match wins with --source auto: --client-id (browser sign-in once, then refreshes),
+--impersonate-service-account, the GOOGLE_APPLICATION_CREDENTIALS file (service_account,
+impersonated_service_account, external_account), gcloud's application default credentials file when it is
+one of those kinds, then the metadata server on Google Cloud.
+Exit codes: 0 ok, 1 failure, 2 usage, 3 a sign-in is needed but not allowed here.";
+
 /// Google OIDC ID tokens for services behind Identity-Aware Proxy, printed the way the caller speaks:
 /// a bare token, a kubectl ExecCredential, an HTTP header, JSON, or the git credential protocol.
 #[derive(Debug, Parser)]
@@ -33,6 +45,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print a credential for the audience (the main job): from the cache, by refresh, or after a sign-in.
+    #[command(after_help = TOKEN_EXAMPLES)]
     Token {
         #[command(flatten)]
         auth: AuthArgs,

@@ -12,3 +12,4 @@ mod google_creds;
 mod flytekit;
 mod external_account;
 mod stress;
+mod cli_docs;

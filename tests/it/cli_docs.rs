@@ -1,0 +1,84 @@
+//! The command line as users meet it: completions for each shell, the man pages in docs/man (kept in
+//! step with the code by this test), and help texts that explain the values a user must find.
+
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+use iap_token::cli::Cli;
+
+use crate::common::*;
+
+#[test]
+fn completions_for_every_shell() {
+    let h = Harness::new();
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef iap-token"),
+        ("fish", "complete -c iap-token -n"),
+        ("powershell", "Register-ArgumentCompleter"),
+        ("elvish", "edit:completion"),
+    ] {
+        let run = h.run(&["completions", shell]);
+        assert_eq!(run.code, 0, "{shell}: {}", run.stderr);
+        assert!(run.stdout.contains(marker), "{shell}");
+        assert!(run.stdout.contains("generate-user-id-token") && run.stdout.contains("audience"), "{shell}");
+    }
+    let line = h.run(&["completions", "tcsh"]).failure(2);
+    assert!(line.contains("invalid value 'tcsh'"), "{line}");
+}
+
+/// Renders the man page of `command` (and its subcommands) with clap_mangen.
+fn man_pages() -> Vec<(String, String)> {
+    let mut command = Cli::command();
+    command.build();
+    let mut pages = Vec::new();
+    let mut render = |name: String, command: clap::Command| {
+        let mut roff = Vec::new();
+        clap_mangen::Man::new(command).render(&mut roff).unwrap();
+        pages.push((format!("{name}.1"), String::from_utf8(roff).unwrap()));
+    };
+    render("iap-token".into(), command.clone());
+    for sub in command.get_subcommands() {
+        let name = format!("iap-token-{}", sub.get_name());
+        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
+        render(name, sub.clone().name(leaked));
+    }
+    pages
+}
+
+#[test]
+fn man_pages_in_docs_match_the_code() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/man");
+    let regenerate = std::env::var_os("IAP_TOKEN_UPDATE_MAN").is_some();
+    for (name, content) in man_pages() {
+        let path = dir.join(&name);
+        if regenerate {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &content).unwrap();
+            continue;
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == content, "{name} is stale: run IAP_TOKEN_UPDATE_MAN=1 cargo test --test it man_pages");
+    }
+}
+
+#[test]
+fn help_explains_where_to_find_each_value() {
+    let h = Harness::new();
+    let token = h.run(&["token", "--help"]);
+    assert_eq!(token.code, 0);
+    for needle in ["Identity-Aware Proxy", "Edit OAuth client", "Desktop app", "programmatic clients", "Examples:"] {
+        assert!(token.stdout.contains(needle), "token --help lacks {needle:?}");
+    }
+    let drop_in = h.run(&["generate-user-id-token", "--help"]);
+    for needle in [
+        "--desktop_client_id",
+        "--desktop_client_secret_gcp_secret_name",
+        "--webapp_client_id",
+        "--project",
+        "Secret Manager",
+    ] {
+        assert!(drop_in.stdout.contains(needle), "generate-user-id-token --help lacks {needle:?}");
+    }
+    assert_eq!(h.run(&["--version"]).stdout, format!("iap-token {}\n", env!("CARGO_PKG_VERSION")));
+}
