@@ -159,12 +159,7 @@ fn status(settings: &Settings, json: bool) -> Result<ExitCode> {
     };
     let ready = signed_in != Some(false) || entries.iter().any(|e| e.fresh);
     let report = Status { version: 1, ready, source: source.as_ref().map(|s| s.kind().as_str()), signed_in, entries };
-    let text = if json {
-        serde_json::to_string(&report).expect("status always serializes") + "\n"
-    } else {
-        status_text(&report)
-    };
-    write(output::write_text(&text))?;
+    write(if json { output::write_json(&report) } else { output::write_text(&status_text(&report)) })?;
     Ok(if ready { ExitCode::SUCCESS } else { ExitCode::from(SIGN_IN_REQUIRED) })
 }
 

@@ -3,7 +3,7 @@
 //! `IAP_TOKEN_*`): `KUBERNETES_EXEC_INFO`, `GOOGLE_APPLICATION_CREDENTIALS`, `CLOUDSDK_CONFIG`,
 //! `GCE_METADATA_HOST`, `CI`, `BROWSER`, `DISPLAY`/`WAYLAND_DISPLAY`, and the external-account opt-in.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -476,11 +476,6 @@ pub fn shell_word(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
-}
-
-/// The path of a file as the user wrote it, for messages.
-pub fn shown(path: &Path) -> String {
-    clean(&path.display().to_string(), 200)
 }
 
 #[cfg(test)]
