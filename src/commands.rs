@@ -195,9 +195,15 @@ fn git_credential(settings: &Settings, action: &str) -> Result<ExitCode> {
         "get" => {
             let request = git::Request::read(BufReader::new(std::io::stdin().lock()));
             if !request.supports_authtype() {
+                let url = match (&request.protocol, &request.host) {
+                    (Some(protocol), Some(host)) => format!("{}://{}/", clean(protocol, 10), clean(host, 200)),
+                    _ => "https://HOST/".into(),
+                };
+                let audience = settings.audience.as_deref().map(|a| clean(a, 200)).unwrap_or_else(|| "AUD".into());
                 log::notice(format_args!(
                     "this git does not accept Bearer credentials from helpers; use git 2.46 or later with \
-http.<url>.proactiveAuth=auto, or pass the token with: git -c http.extraHeader=\"Authorization: Bearer $(iap-token token --audience AUD)\" ..."
+http.{url}.proactiveAuth=auto, or pass the token per command: \
+git -c http.{url}.extraHeader=\"Authorization: Bearer $(iap-token token --audience {audience})\" ..."
                 ));
                 return Ok(ExitCode::SUCCESS);
             }

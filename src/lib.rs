@@ -86,9 +86,11 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
 
     log::info(format_args!("fetching a new ID token ({} source)", source.kind().as_str()));
     let session = Session::new(settings);
-    let token = source
-        .fetch(&session, audience)
-        .map_err(|e| e.context(format!("could not get an ID token from the {} source", source.kind().as_str())))?;
+    let token = source.fetch(&session, audience).map_err(|e| match e {
+        // A configuration problem explains itself; the source's name would only add noise.
+        Error::Config { .. } => e,
+        e => e.context(format!("could not get an ID token from the {} source", source.kind().as_str())),
+    })?;
     let fetched_at = unix_now();
     let claims = jwt::decode_claims(token.expose())?;
     let expires_at = jwt::check_id_token(&claims, audience, fetched_at)?;

@@ -11,5 +11,7 @@ mod kubectl;
 mod google_creds;
 mod flytekit;
 mod external_account;
+mod fake_git;
+mod git;
 mod stress;
 mod cli_docs;
