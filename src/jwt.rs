@@ -84,19 +84,20 @@ pub fn check_id_token(claims: &Claims, audience: &str, now: i64) -> Result<i64> 
         return Err(Error::BadToken("the ID token has no expiry ('exp' claim)".into()));
     };
     if let Some(iat) = claims.iat
-        && iat > now + MAX_CLOCK_SKEW_SECS
+        && iat > now.saturating_add(MAX_CLOCK_SKEW_SECS)
     {
         return Err(Error::BadToken(format!(
             "the ID token was issued {} s in the future by this machine's clock: the clock is probably behind; fix the time (e.g. enable NTP with 'timedatectl set-ntp true')",
-            iat - now
+            iat.saturating_sub(now)
         )));
     }
     if exp <= now {
-        let ahead = claims.iat.map(|iat| now - iat > 3600 * 24).unwrap_or(false);
+        let ago = now.saturating_sub(exp);
+        let ahead = claims.iat.is_some_and(|iat| now.saturating_sub(iat) > 3600 * 24 && iat <= now);
         return Err(Error::BadToken(if ahead {
-            format!("the ID token expired {} s ago: this machine's clock may be ahead; check the time", now - exp)
+            format!("the ID token expired {ago} s ago: this machine's clock may be ahead; check the time")
         } else {
-            format!("the ID token had already expired when it arrived ({} s ago)", now - exp)
+            format!("the ID token had already expired when it arrived ({ago} s ago)")
         }));
     }
     Ok(exp)
@@ -166,5 +167,9 @@ mod tests {
         assert!(err.to_string().contains("already expired"));
         let err = check_id_token(&claims(r#"{"aud":"a","exp":9000,"iat":5000}"#), "a", 150).unwrap_err();
         assert!(err.to_string().contains("clock is probably behind"));
+        let extreme = claims(r#"{"aud":"a","exp":-9223372036854775808,"iat":9223372036854775807}"#);
+        assert!(check_id_token(&extreme, "a", 150).is_err());
+        let extreme = claims(r#"{"aud":"a","exp":1600000000,"iat":-9223372036854775808}"#);
+        assert!(check_id_token(&extreme, "a", 1_700_000_000).is_err());
     }
 }

@@ -66,13 +66,13 @@ impl Entry {
     /// The margin kept before `expires_at`: `min(min_ttl, half the lifetime the token had when fetched)`.
     /// A token fetched with little time left (the metadata server hands out cached ones) is still served.
     pub fn margin(&self, min_ttl: i64) -> i64 {
-        let lifetime = (self.expires_at - self.fetched_at).max(0);
+        let lifetime = self.expires_at.saturating_sub(self.fetched_at).max(0);
         min_ttl.min(lifetime / 2).max(0)
     }
 
     /// Until when this entry is served: `expires_at - margin`. Also the expiry reported to callers.
     pub fn serve_until(&self, min_ttl: i64) -> i64 {
-        self.expires_at - self.margin(min_ttl)
+        self.expires_at.saturating_sub(self.margin(min_ttl))
     }
 
     pub fn is_fresh(&self, now: i64, min_ttl: i64) -> bool {
@@ -109,6 +109,9 @@ mod tests {
         assert_eq!(short.serve_until(300), 1120);
         assert!(short.is_fresh(1100, 300));
         assert_eq!(entry(1000, 900).margin(300), 0);
+        assert!(!entry(1, i64::MIN).is_fresh(0, 300));
+        assert!(!entry(i64::MAX, i64::MIN).is_fresh(0, 300));
+        assert_eq!(entry(-1, i64::MAX).margin(300), 300);
     }
 
     #[test]

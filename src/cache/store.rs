@@ -187,7 +187,11 @@ impl TokenStore {
                 .map_err(|e| keyring_failure("search", e))?
             }
         };
-        Ok(blobs.iter().filter_map(|bytes| serde_json::from_slice::<StoredLogin>(bytes).ok()).collect())
+        Ok(blobs
+            .iter()
+            .filter_map(|bytes| serde_json::from_slice::<StoredLogin>(bytes).ok())
+            .filter(|login| login.version == STORE_VERSION)
+            .collect())
     }
 
     /// Forgets every login; returns how many there were.

@@ -3,7 +3,7 @@
 //! `ephemeral`, `password_expiry_utc`). Unknown attributes are kept but ignored; unknown actions are
 //! ignored, as the protocol asks.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 /// What git sent: `key=value` lines up to a blank line or end of input.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -19,19 +19,25 @@ impl Request {
         self.capabilities.iter().any(|c| c == "authtype")
     }
 
-    /// Reads at most 64 KiB of attributes.
+    /// Reads at most [`MAX_INPUT`] bytes of attributes, up to a blank line or the end of input.
     pub fn read(input: impl BufRead) -> Request {
         let mut request = Request::default();
-        let mut total = 0;
-        for line in input.lines() {
-            let Ok(line) = line else { break };
-            total += line.len() + 1;
-            if line.is_empty() || total > 64 * 1024 {
+        let mut limited = input.take(MAX_INPUT);
+        let mut raw = Vec::new();
+        loop {
+            raw.clear();
+            match limited.read_until(b'\n', &mut raw) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            // git sends UTF-8; anything else ends the input, like a blank line.
+            let Ok(line) = std::str::from_utf8(&raw) else { break };
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.is_empty() {
                 break;
             }
-            let Some((key, value)) = line.split_once('=') else {
-                continue;
-            };
+            let Some((key, value)) = line.split_once('=') else { continue };
             match key {
                 "capability[]" => request.capabilities.push(value.to_string()),
                 "protocol" => request.protocol = Some(value.to_string()),
@@ -43,6 +49,9 @@ impl Request {
         request
     }
 }
+
+/// The most git's attributes may take; git sends a few hundred bytes.
+pub const MAX_INPUT: u64 = 64 * 1024;
 
 /// The answer to `get` for a Bearer token.
 pub fn bearer_answer(token: &str, expires_at: i64) -> String {
@@ -66,6 +75,19 @@ mod tests {
         assert_eq!(request.host.as_deref(), Some("git.example.com"));
         assert_eq!(request.capabilities, vec!["authtype", "state"]);
         assert!(!Request::read(&b"protocol=https\n"[..]).supports_authtype());
+        let crlf = Request::read(&b"capability[]=authtype\r\nhost=h\r\n\r\n"[..]);
+        assert!(crlf.supports_authtype());
+        assert_eq!(crlf.host.as_deref(), Some("h"));
+    }
+
+    #[test]
+    fn never_reads_more_than_the_limit() {
+        let mut input = std::io::Cursor::new(vec![b'a'; 1 << 20]);
+        Request::read(&mut input);
+        assert_eq!(input.position(), MAX_INPUT);
+        let mut lines = std::io::Cursor::new(b"t4\r\n".repeat(100_000));
+        Request::read(&mut lines);
+        assert_eq!(lines.position(), MAX_INPUT);
     }
 
     #[test]

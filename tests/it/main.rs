@@ -15,3 +15,4 @@ mod fake_git;
 mod git;
 mod stress;
 mod cli_docs;
+mod fuzz_corpus;

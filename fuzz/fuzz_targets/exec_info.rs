@@ -1,0 +1,8 @@
+//! Fuzz target `exec_info`: the properties live in `fuzz/checks.rs` (`check_exec_info`), shared with the corpus replay
+//! test `tests/it/fuzz_corpus.rs`.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::check_exec_info(data));
