@@ -3,7 +3,7 @@
 //! `ephemeral`, `password_expiry_utc`). Unknown attributes are kept but ignored; unknown actions are
 //! ignored, as the protocol asks.
 
-use std::io::{BufRead, Read};
+use std::io::BufRead;
 
 /// What git sent: `key=value` lines up to a blank line or end of input.
 #[derive(Debug, Default, PartialEq, Eq)]
