@@ -20,7 +20,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{AuthArgs, CacheArgs, Cli, Command, LoginArgs, NetArgs, OutputArgs, SourceArg};
+use crate::cli::{AuthArgs, CacheArgs, Cli, Command, LoginArgs, NetArgs, OutputArgs, SourceArg, TokenArgs};
 use crate::config::{Action, Config, ProcessEnv, Settings};
 use crate::error::{Error, Result};
 use crate::output::Credential;
@@ -76,7 +76,7 @@ impl IapAuthenticator {
         let cli = Cli {
             verbose: 0,
             quiet: true,
-            command: Command::Token {
+            command: Command::Token(TokenArgs {
                 auth: AuthArgs {
                     audience: Some(self.audience.clone()),
                     source: SourceArg::User,
@@ -98,7 +98,7 @@ impl IapAuthenticator {
                     token_uri: self.token_uri.clone(),
                     ..NetArgs::default()
                 },
-            },
+            }),
         };
         match Config::from_cli(cli, &ProcessEnv)?.action {
             Action::Token { settings, .. } => Ok(settings),

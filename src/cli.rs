@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AUDIENCE_HELP: &str = "The audience of the ID token: the OAuth client id that IAP uses for the service, \
@@ -15,15 +16,18 @@ const CLIENT_ID_HELP: &str = "The desktop OAuth client id used for the browser s
 Credentials > OAuth 2.0 Client IDs, type 'Desktop app'). Selects the user source.";
 
 const TOKEN_EXAMPLES: &str = "Examples:
-  iap-token token --audience WEB_CLIENT_ID --client-id DESKTOP_CLIENT_ID --client-secret-file client.json
+  iap-token token --audience WEB_CLIENT_ID --client-id DESKTOP_ID --client-secret-file client.json
   iap-token token --audience WEB_CLIENT_ID --service-account-key key.json --format header
-  iap-token token --audience WEB_CLIENT_ID --impersonate-service-account robot@PROJECT.iam.gserviceaccount.com
+  iap-token token --audience WEB_CLIENT_ID --impersonate-service-account SA_EMAIL
   curl -H \"$(iap-token token --format header --audience WEB_CLIENT_ID)\" https://app.example.com/
 
-Sources, first match wins with --source auto: --client-id (browser sign-in once, then refreshes),
---impersonate-service-account, the GOOGLE_APPLICATION_CREDENTIALS file (service_account,
-impersonated_service_account, external_account), gcloud's application default credentials file when it is
-one of those kinds, then the metadata server on Google Cloud.
+Sources (--source auto: the first one configured wins):
+  --client-id                     a browser sign-in once, then refreshes
+  --impersonate-service-account   IAM Credentials, authorized by your ADC
+  GOOGLE_APPLICATION_CREDENTIALS  a service_account, impersonated_service_account or external_account file
+  gcloud's ADC file               when it is one of those kinds
+  the metadata server             on Google Cloud
+
 Exit codes: 0 ok, 1 failure, 2 usage, 3 a sign-in is needed but not allowed here.";
 
 /// Google OIDC ID tokens for services behind Identity-Aware Proxy, printed the way the caller speaks:
@@ -36,126 +40,220 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// Print nothing on stderr but errors.
-    #[arg(short, long, global = true, env = "IAP_TOKEN_QUIET")]
+    #[arg(short, long, global = true, env = "IAP_TOKEN_QUIET", value_parser = BoolishValueParser::new())]
     pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(Debug, Subcommand)]
+/// The subcommands. Each one's options are an [`Args`] struct, built by clap only when that subcommand
+/// runs (`Command::defer`): every kubectl or flytekit call starts this binary, and building the options of
+/// all eight subcommands would cost more than the whole cache hit.
+#[derive(Debug)]
 pub enum Command {
-    /// Print a credential for the audience (the main job): from the cache, by refresh, or after a sign-in.
-    #[command(after_help = TOKEN_EXAMPLES)]
-    Token {
-        #[command(flatten)]
-        auth: AuthArgs,
-        #[command(flatten)]
-        output: OutputArgs,
-        #[command(flatten)]
-        cache: CacheArgs,
-        #[command(flatten)]
-        login: LoginArgs,
-        #[command(flatten)]
-        net: NetArgs,
-    },
-    /// Run the browser sign-in now and store the refresh token; stdout stays empty.
-    Login {
-        #[command(flatten)]
-        auth: AuthArgs,
-        #[command(flatten)]
-        cache: CacheArgs,
-        #[command(flatten)]
-        login: LoginArgs,
-        #[command(flatten)]
-        net: NetArgs,
-    },
-    /// Forget cached ID tokens and the stored refresh token (and revoke it at Google with --revoke).
-    Logout {
-        #[command(flatten)]
-        auth: AuthArgs,
-        #[command(flatten)]
-        cache: CacheArgs,
-        /// Forget every cached token and every stored refresh token.
-        #[arg(long, env = "IAP_TOKEN_ALL")]
-        all: bool,
-        /// Also revoke the refresh token at Google.
-        #[arg(long, env = "IAP_TOKEN_REVOKE")]
-        revoke: bool,
-        #[command(flatten)]
-        net: NetArgs,
-    },
-    /// Show what is cached (source, audience, principal, expiry; never a secret). Exit 0 when a token can
-    /// be served without a browser, 3 when a sign-in is needed.
-    Status {
-        #[command(flatten)]
-        auth: AuthArgs,
-        #[command(flatten)]
-        cache: CacheArgs,
-        /// text for people, json for scripts (no environment variable: IAP_TOKEN_FORMAT is token's).
-        #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
-        format: StatusFormat,
-    },
-    /// git credential helper: git appends get, store, erase or capability.
-    GitCredential {
-        #[command(flatten)]
-        auth: AuthArgs,
-        #[command(flatten)]
-        cache: CacheArgs,
-        #[command(flatten)]
-        login: LoginArgs,
-        #[command(flatten)]
-        net: NetArgs,
-        /// The action git asks for; unknown actions are ignored.
-        action: String,
-    },
-    /// flyte-iap drop-in: a user ID token via the browser sign-in, the client secret from Secret Manager.
-    #[command(name = "generate-user-id-token")]
-    GenerateUserIdToken {
-        /// The desktop OAuth client id (APIs & Services > Credentials, type 'Desktop app').
-        #[arg(long = "desktop_client_id", visible_alias = "desktop-client-id", env = "IAP_TOKEN_DESKTOP_CLIENT_ID")]
-        desktop_client_id: String,
-        /// The name of the Secret Manager secret holding the desktop client's secret.
-        #[arg(
-            long = "desktop_client_secret_gcp_secret_name",
-            visible_alias = "desktop-client-secret-gcp-secret-name",
-            env = "IAP_TOKEN_DESKTOP_CLIENT_SECRET_GCP_SECRET_NAME"
-        )]
-        desktop_client_secret_gcp_secret_name: String,
-        #[arg(long = "webapp_client_id", visible_alias = "webapp-client-id", env = "IAP_TOKEN_WEBAPP_CLIENT_ID", help = AUDIENCE_HELP)]
-        webapp_client_id: String,
-        /// The Google Cloud project that holds the secret.
-        #[arg(long, env = "IAP_TOKEN_PROJECT")]
-        project: String,
-        #[command(flatten)]
-        cache: CacheArgs,
-        #[command(flatten)]
-        login: LoginArgs,
-        #[command(flatten)]
-        net: NetArgs,
-    },
-    /// flyte-iap drop-in: a service-account ID token (key file, GOOGLE_APPLICATION_CREDENTIALS or the
-    /// metadata server).
-    #[command(name = "generate-service-account-id-token")]
-    GenerateServiceAccountIdToken {
-        #[arg(long = "webapp_client_id", visible_alias = "webapp-client-id", env = "IAP_TOKEN_WEBAPP_CLIENT_ID", help = AUDIENCE_HELP)]
-        webapp_client_id: String,
-        /// A service-account key file (JSON); default: GOOGLE_APPLICATION_CREDENTIALS, then the metadata server.
-        #[arg(
-            long = "service_account_key",
-            visible_alias = "service-account-key",
-            env = "IAP_TOKEN_SERVICE_ACCOUNT_KEY"
-        )]
-        service_account_key: Option<PathBuf>,
-        #[command(flatten)]
-        cache: CacheArgs,
-        #[command(flatten)]
-        net: NetArgs,
-    },
-    /// Print a shell completion script.
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Token(TokenArgs),
+    Login(LoginCommandArgs),
+    Logout(LogoutArgs),
+    Status(StatusArgs),
+    GitCredential(GitCredentialArgs),
+    GenerateUserIdToken(GenerateUserIdTokenArgs),
+    GenerateServiceAccountIdToken(GenerateServiceAccountIdTokenArgs),
+    Completions(CompletionsArgs),
+}
+
+/// Name, one-line help, and the option builder of each subcommand.
+type Deferred = fn(clap::Command) -> clap::Command;
+const SUBCOMMANDS: &[(&str, &str, Deferred)] = &[
+    (
+        "token",
+        "Print a credential for the audience (the main job): from the cache, by refresh, or after a sign-in",
+        |c| TokenArgs::augment_args(c).after_help(TOKEN_EXAMPLES),
+    ),
+    (
+        "login",
+        "Run the browser sign-in now and store the refresh token; stdout stays empty",
+        LoginCommandArgs::augment_args,
+    ),
+    (
+        "logout",
+        "Forget cached ID tokens and the stored refresh token (and revoke it at Google with --revoke)",
+        LogoutArgs::augment_args,
+    ),
+    (
+        "status",
+        "Show what is cached (source, audience, principal, expiry; never a secret). Exit 0 when a token can be \
+served without a browser, 3 when a sign-in is needed",
+        StatusArgs::augment_args,
+    ),
+    (
+        "git-credential",
+        "git credential helper: git appends get, store, erase or capability",
+        GitCredentialArgs::augment_args,
+    ),
+    (
+        "generate-user-id-token",
+        "flyte-iap drop-in: a user ID token via the browser sign-in, the client secret from Secret Manager",
+        GenerateUserIdTokenArgs::augment_args,
+    ),
+    (
+        "generate-service-account-id-token",
+        "flyte-iap drop-in: a service-account ID token (key file, GOOGLE_APPLICATION_CREDENTIALS or the metadata server)",
+        GenerateServiceAccountIdTokenArgs::augment_args,
+    ),
+    ("completions", "Print a shell completion script", CompletionsArgs::augment_args),
+];
+
+impl Subcommand for Command {
+    fn augment_subcommands(command: clap::Command) -> clap::Command {
+        SUBCOMMANDS.iter().fold(command, |command, &(name, about, build)| {
+            command.subcommand(clap::Command::new(name).about(about).defer(build))
+        })
+    }
+
+    fn augment_subcommands_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_subcommands(command)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        SUBCOMMANDS.iter().any(|(known, _, _)| *known == name)
+    }
+}
+
+impl clap::FromArgMatches for Command {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, sub)) = matches.subcommand() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
+        };
+        Ok(match name {
+            "token" => Command::Token(TokenArgs::from_arg_matches(sub)?),
+            "login" => Command::Login(LoginCommandArgs::from_arg_matches(sub)?),
+            "logout" => Command::Logout(LogoutArgs::from_arg_matches(sub)?),
+            "status" => Command::Status(StatusArgs::from_arg_matches(sub)?),
+            "git-credential" => Command::GitCredential(GitCredentialArgs::from_arg_matches(sub)?),
+            "generate-user-id-token" => Command::GenerateUserIdToken(GenerateUserIdTokenArgs::from_arg_matches(sub)?),
+            "generate-service-account-id-token" => {
+                Command::GenerateServiceAccountIdToken(GenerateServiceAccountIdTokenArgs::from_arg_matches(sub)?)
+            }
+            "completions" => Command::Completions(CompletionsArgs::from_arg_matches(sub)?),
+            _ => return Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub login: LoginArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginCommandArgs {
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub login: LoginArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// Forget every cached token and every stored refresh token.
+    #[arg(long, env = "IAP_TOKEN_ALL", value_parser = BoolishValueParser::new())]
+    pub all: bool,
+    /// Also revoke the refresh token at Google.
+    #[arg(long, env = "IAP_TOKEN_REVOKE", value_parser = BoolishValueParser::new())]
+    pub revoke: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    /// text for people, json for scripts (no environment variable: IAP_TOKEN_FORMAT is token's).
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct GitCredentialArgs {
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub login: LoginArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// The action git asks for; unknown actions are ignored.
+    pub action: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateUserIdTokenArgs {
+    /// The desktop OAuth client id (APIs & Services > Credentials, type 'Desktop app').
+    #[arg(long = "desktop_client_id", visible_alias = "desktop-client-id", env = "IAP_TOKEN_DESKTOP_CLIENT_ID")]
+    pub desktop_client_id: String,
+    /// The name of the Secret Manager secret holding the desktop client's secret.
+    #[arg(
+        long = "desktop_client_secret_gcp_secret_name",
+        visible_alias = "desktop-client-secret-gcp-secret-name",
+        env = "IAP_TOKEN_DESKTOP_CLIENT_SECRET_GCP_SECRET_NAME"
+    )]
+    pub desktop_client_secret_gcp_secret_name: String,
+    #[arg(long = "webapp_client_id", visible_alias = "webapp-client-id", env = "IAP_TOKEN_WEBAPP_CLIENT_ID", help = AUDIENCE_HELP)]
+    pub webapp_client_id: String,
+    /// The Google Cloud project that holds the secret.
+    #[arg(long, env = "IAP_TOKEN_PROJECT")]
+    pub project: String,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub login: LoginArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateServiceAccountIdTokenArgs {
+    #[arg(long = "webapp_client_id", visible_alias = "webapp-client-id", env = "IAP_TOKEN_WEBAPP_CLIENT_ID", help = AUDIENCE_HELP)]
+    pub webapp_client_id: String,
+    /// A service-account key file (JSON); default: GOOGLE_APPLICATION_CREDENTIALS, then the metadata server.
+    #[arg(long = "service_account_key", visible_alias = "service-account-key", env = "IAP_TOKEN_SERVICE_ACCOUNT_KEY")]
+    pub service_account_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args, Default)]
@@ -206,7 +304,7 @@ pub struct CacheArgs {
     #[arg(long, default_value_t = 300, env = "IAP_TOKEN_MIN_TTL")]
     pub min_ttl: u64,
     /// Ignore the cached ID token (a stored refresh token is still used).
-    #[arg(long, env = "IAP_TOKEN_FORCE_REFRESH")]
+    #[arg(long, env = "IAP_TOKEN_FORCE_REFRESH", value_parser = BoolishValueParser::new())]
     pub force_refresh: bool,
     /// Where ID tokens are cached [default: ~/.cache/iap-token].
     #[arg(long, env = "IAP_TOKEN_CACHE_DIR")]
@@ -223,10 +321,10 @@ pub struct CacheArgs {
 #[command(next_help_heading = "Sign-in")]
 pub struct LoginArgs {
     /// Print the sign-in URL and read the redirected URL (or code) pasted on the terminal.
-    #[arg(long, env = "IAP_TOKEN_NO_BROWSER")]
+    #[arg(long, env = "IAP_TOKEN_NO_BROWSER", value_parser = BoolishValueParser::new())]
     pub no_browser: bool,
     /// Never start a sign-in; exit 3 with the command to run instead.
-    #[arg(long, env = "IAP_TOKEN_NON_INTERACTIVE")]
+    #[arg(long, env = "IAP_TOKEN_NON_INTERACTIVE", value_parser = BoolishValueParser::new())]
     pub non_interactive: bool,
     /// The command that opens the sign-in URL [default: $BROWSER, else the platform opener].
     #[arg(long, env = "IAP_TOKEN_BROWSER")]

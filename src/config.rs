@@ -68,7 +68,7 @@ pub enum ClientSecretSource {
 pub struct AdcEnv {
     /// `GOOGLE_APPLICATION_CREDENTIALS`.
     pub explicit_file: Option<PathBuf>,
-    /// gcloud's `application_default_credentials.json`, when it exists.
+    /// Where gcloud keeps `application_default_credentials.json` (checked for existence only when needed).
     pub well_known_file: Option<PathBuf>,
     /// `GCE_METADATA_HOST` or the default.
     pub metadata_host: String,
@@ -186,13 +186,13 @@ impl Config {
             None => None,
         };
         let action = match cli.command {
-            Command::Token { auth, output, cache, login, net } => {
+            Command::Token(cli::TokenArgs { auth, output, cache, login, net }) => {
                 let format = output_format(&output, exec_info.as_ref())?;
                 let settings = settings(auth, cache, Some(login), net, exec_info.as_ref(), env)?;
                 require_audience(&settings)?;
                 Action::Token { settings, format }
             }
-            Command::Login { auth, cache, login, net } => {
+            Command::Login(cli::LoginCommandArgs { auth, cache, login, net }) => {
                 let settings = settings(auth, cache, Some(login), net, exec_info.as_ref(), env)?;
                 if settings.client_id.is_none() {
                     return Err(Error::Usage(
@@ -201,19 +201,19 @@ impl Config {
                 }
                 Action::Login(settings)
             }
-            Command::Logout { auth, cache, all, revoke, net } => {
+            Command::Logout(cli::LogoutArgs { auth, cache, all, revoke, net }) => {
                 let settings = settings(auth, cache, None, net, exec_info.as_ref(), env)?;
                 Action::Logout { settings, all, revoke }
             }
-            Command::Status { auth, cache, format } => {
+            Command::Status(cli::StatusArgs { auth, cache, format }) => {
                 let settings = settings(auth, cache, None, NetArgs::default(), exec_info.as_ref(), env)?;
                 Action::Status { settings, json: format == cli::StatusFormat::Json }
             }
-            Command::GitCredential { auth, cache, login, net, action } => {
+            Command::GitCredential(cli::GitCredentialArgs { auth, cache, login, net, action }) => {
                 let settings = settings(auth, cache, Some(login), net, exec_info.as_ref(), env)?;
                 Action::GitCredential { settings, action }
             }
-            Command::GenerateUserIdToken {
+            Command::GenerateUserIdToken(cli::GenerateUserIdTokenArgs {
                 desktop_client_id,
                 desktop_client_secret_gcp_secret_name,
                 webapp_client_id,
@@ -221,7 +221,7 @@ impl Config {
                 cache,
                 login,
                 net,
-            } => {
+            }) => {
                 let auth = AuthArgs {
                     audience: Some(webapp_client_id),
                     source: SourceArg::User,
@@ -234,12 +234,17 @@ impl Config {
                 let settings = settings(auth, cache, Some(login), net, None, env)?;
                 Action::Token { settings, format: Format::Token }
             }
-            Command::GenerateServiceAccountIdToken { webapp_client_id, service_account_key, cache, net } => {
+            Command::GenerateServiceAccountIdToken(cli::GenerateServiceAccountIdTokenArgs {
+                webapp_client_id,
+                service_account_key,
+                cache,
+                net,
+            }) => {
                 let auth = AuthArgs { audience: Some(webapp_client_id), service_account_key, ..AuthArgs::default() };
                 let settings = settings(auth, cache, None, net, None, env)?;
                 Action::Token { settings, format: Format::Token }
             }
-            Command::Completions { shell } => Action::Completions(shell),
+            Command::Completions(cli::CompletionsArgs { shell }) => Action::Completions(shell),
         };
         Ok(Config { verbosity, action })
     }
@@ -310,7 +315,7 @@ fn settings(
 
     let adc = AdcEnv {
         explicit_file: env.var("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
-        well_known_file: well_known_adc(env).filter(|path| path.is_file()),
+        well_known_file: well_known_adc(env),
         metadata_host: env.var("GCE_METADATA_HOST").unwrap_or_else(|| DEFAULT_METADATA_HOST.into()),
         allow_executables: env.var("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES").as_deref() == Some("1"),
     };

@@ -16,6 +16,8 @@ use crate::log;
 
 /// How many times a transient failure is retried after the first attempt.
 const MAX_RETRIES: u32 = 2;
+/// How long resolving and connecting to the metadata server may take before we conclude it is not there.
+const METADATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The longest `Retry-After` we are willing to honour.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 
@@ -78,6 +80,7 @@ impl Http {
 
     /// `POST` a form (`application/x-www-form-urlencoded`).
     pub fn post_form(&self, url: &str, form: &[(&str, &str)], retry: Retry) -> Result<Response> {
+        check_url(url)?;
         self.send(url, retry, |agent, timeout| {
             agent.post(url).config().timeout_global(Some(timeout)).build().send_form(form.iter().copied())
         })
@@ -86,6 +89,7 @@ impl Http {
     /// `POST` a JSON body with a bearer token.
     pub fn post_json(&self, url: &str, bearer: &str, body: &serde_json::Value) -> Result<Response> {
         let authorization = format!("Bearer {bearer}");
+        check_url(url)?;
         let body = body.to_string();
         self.send(url, Retry::Allowed, |agent, timeout| {
             agent
@@ -106,6 +110,7 @@ impl Http {
 
     /// `GET` with extra headers and a retry policy.
     pub fn get_with(&self, url: &str, headers: &[(&str, &str)], retry: Retry) -> Result<Response> {
+        check_url(url)?;
         self.send(url, retry, |agent, timeout| {
             let mut request = agent.get(url);
             for (name, value) in headers {
@@ -115,13 +120,33 @@ impl Http {
         })
     }
 
+    /// `GET` from the metadata server: plain `http://` to the host the environment names (it is a
+    /// link-local service, never behind a proxy), a short resolve and connect timeout so that off Google
+    /// Cloud the answer comes fast, and no retry of a failed connection.
+    pub fn get_metadata(&self, url: &str) -> Result<Response> {
+        if !url.starts_with("http://") {
+            return Err(Error::Usage(format!("the metadata server URL {} is not http://", display_url(url))));
+        }
+        self.send(url, Retry::OnlyAnswers, |agent, timeout| {
+            agent
+                .get(url)
+                .header("Metadata-Flavor", "Google")
+                .config()
+                .timeout_global(Some(timeout))
+                .timeout_resolve(Some(METADATA_CONNECT_TIMEOUT))
+                .timeout_connect(Some(METADATA_CONNECT_TIMEOUT))
+                .proxy(None)
+                .build()
+                .call()
+        })
+    }
+
     fn send(
         &self,
         url: &str,
         retry: Retry,
         call: impl Fn(&ureq::Agent, Duration) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Response> {
-        check_url(url)?;
         let shown = display_url(url);
         let mut attempt = 0;
         loop {

@@ -37,11 +37,30 @@ impl SourceKind {
 /// A configured source of ID tokens.
 #[derive(Debug, Clone)]
 pub enum Source {
-    User { client_id: String, account: Option<String> },
-    Impersonation { target: String, delegates: Vec<String>, via: Box<Credentials> },
-    ExternalAccount { path: PathBuf, account: Box<ExternalAccount> },
-    ServiceAccountKey { path: PathBuf, key: Box<ServiceAccountKey> },
-    Metadata { host: String, skipped_adc: Option<PathBuf> },
+    User {
+        client_id: String,
+        account: Option<String>,
+    },
+    Impersonation {
+        target: String,
+        delegates: Vec<String>,
+        via: Box<Credentials>,
+    },
+    ExternalAccount {
+        path: PathBuf,
+        account: Box<ExternalAccount>,
+    },
+    ServiceAccountKey {
+        path: PathBuf,
+        key: Box<ServiceAccountKey>,
+    },
+    /// `auto` tells whether it was picked because nothing else is configured (then a failure to reach it
+    /// means "no credentials found"); `skipped_adc` names a gcloud ADC file that could not be used.
+    Metadata {
+        host: String,
+        auto: bool,
+        skipped_adc: Option<PathBuf>,
+    },
 }
 
 /// Credentials that yield access tokens for Google APIs (Secret Manager, IAM Credentials).
@@ -87,8 +106,8 @@ impl Source {
                 let token_uri = token_uri(settings, key.token_uri.as_deref());
                 service_account::id_token(session.http()?, key, &token_uri, audience, session.now())
             }
-            Source::Metadata { host, skipped_adc } => metadata::id_token(session.http()?, host, audience)
-                .map_err(|e| not_on_google_cloud(e, skipped_adc.as_deref())),
+            Source::Metadata { host, auto, skipped_adc } => metadata::id_token(session.http()?, host, audience)
+                .map_err(|e| if *auto { not_on_google_cloud(e, skipped_adc.as_deref()) } else { e }),
             Source::User { .. } => crate::user::id_token(session, audience),
             Source::Impersonation { target, delegates, via } => {
                 let access = session.access_token(via)?;
@@ -134,22 +153,41 @@ pub fn resolve(settings: &Settings) -> Result<Source> {
         || settings.client_id.clone().map(|client_id| Source::User { client_id, account: settings.account.clone() });
     let explicit_file = settings.key_file.as_ref().or(settings.adc.explicit_file.as_ref());
     match settings.source {
-        SourceArg::User => user().ok_or_else(|| Error::Usage("--source user needs --client-id (the desktop OAuth client id)".into())),
-        SourceArg::Metadata => Ok(Source::Metadata { host: settings.adc.metadata_host.clone(), skipped_adc: None }),
+        SourceArg::User => {
+            user().ok_or_else(|| Error::Usage("--source user needs --client-id (the desktop OAuth client id)".into()))
+        }
+        SourceArg::Metadata => {
+            Ok(Source::Metadata { host: settings.adc.metadata_host.clone(), auto: false, skipped_adc: None })
+        }
         SourceArg::ServiceAccountKey => {
             let path = explicit_file.ok_or_else(|| {
-                Error::Usage("--source service-account-key needs --service-account-key PATH or GOOGLE_APPLICATION_CREDENTIALS".into())
+                Error::Usage(
+                    "--source service-account-key needs --service-account-key PATH or GOOGLE_APPLICATION_CREDENTIALS"
+                        .into(),
+                )
             })?;
             match adc::load(path)? {
-                CredentialFile::ServiceAccount(key) => Ok(Source::ServiceAccountKey { path: path.clone(), key: Box::new(key) }),
+                CredentialFile::ServiceAccount(key) => {
+                    Ok(Source::ServiceAccountKey { path: path.clone(), key: Box::new(key) })
+                }
                 other => Err(wrong_type(path, &other, "service_account")),
             }
         }
-        SourceArg::Impersonation => impersonation(settings)?.ok_or_else(|| {
-            Error::Usage("--source impersonation needs --impersonate-service-account EMAIL or an impersonated_service_account ADC file".into())
-        }),
+        SourceArg::Impersonation => {
+            if let Some(target) = &settings.impersonate {
+                return impersonate(settings, target);
+            }
+            let missing = || {
+                Error::Usage("--source impersonation needs --impersonate-service-account EMAIL or an impersonated_service_account ADC file".into())
+            };
+            let path = explicit_file.or(well_known_file(settings)).ok_or_else(missing)?;
+            match adc::load(path)? {
+                file @ CredentialFile::Impersonated(_) => from_file(path.clone(), file),
+                other => Err(wrong_type(path, &other, "impersonated_service_account")),
+            }
+        }
         SourceArg::ExternalAccount => {
-            let path = explicit_file.or(settings.adc.well_known_file.as_ref()).ok_or_else(|| {
+            let path = explicit_file.or(well_known_file(settings)).ok_or_else(|| {
                 Error::Usage("--source external-account needs GOOGLE_APPLICATION_CREDENTIALS pointing at an external_account file".into())
             })?;
             match adc::load(path)? {
@@ -161,13 +199,14 @@ pub fn resolve(settings: &Settings) -> Result<Source> {
             if let Some(source) = user() {
                 return Ok(source);
             }
-            if let Some(source) = impersonation(settings)? {
-                return Ok(source);
+            if let Some(target) = &settings.impersonate {
+                return impersonate(settings, target);
             }
             if let Some(path) = explicit_file {
                 return from_file(path.clone(), adc::load(path)?);
             }
-            if let Some(path) = &settings.adc.well_known_file {
+            let well_known = well_known_file(settings);
+            if let Some(path) = well_known {
                 match adc::load(path) {
                     Ok(CredentialFile::AuthorizedUser(_)) | Err(_) => {}
                     Ok(file) => return from_file(path.clone(), file),
@@ -175,10 +214,16 @@ pub fn resolve(settings: &Settings) -> Result<Source> {
             }
             Ok(Source::Metadata {
                 host: settings.adc.metadata_host.clone(),
-                skipped_adc: settings.adc.well_known_file.clone(),
+                auto: true,
+                skipped_adc: well_known.cloned(),
             })
         }
     }
+}
+
+/// gcloud's ADC file, when it exists.
+fn well_known_file(settings: &Settings) -> Option<&PathBuf> {
+    settings.adc.well_known_file.as_ref().filter(|path| path.is_file())
 }
 
 fn from_file(path: PathBuf, file: CredentialFile) -> Result<Source> {
@@ -197,33 +242,24 @@ fn from_file(path: PathBuf, file: CredentialFile) -> Result<Source> {
     }
 }
 
-/// `--impersonate-service-account`, or an ADC file of type `impersonated_service_account`.
-fn impersonation(settings: &Settings) -> Result<Option<Source>> {
-    let explicit_file = settings.key_file.as_ref().or(settings.adc.explicit_file.as_ref());
-    let Some(target) = settings.impersonate.clone() else {
-        if let Some(path) = explicit_file.or(settings.adc.well_known_file.as_ref())
-            && let Ok(CredentialFile::Impersonated(imp)) = adc::load(path)
-        {
-            return Ok(Some(from_file(path.clone(), CredentialFile::Impersonated(imp))?));
-        }
-        return Ok(None);
-    };
-    let via = access_credentials(settings)?;
-    let (via, delegates) = match via {
+/// `--impersonate-service-account TARGET`, authorized by the ADC chain; an impersonated_service_account
+/// ADC file lends its source credentials and delegates.
+fn impersonate(settings: &Settings, target: &str) -> Result<Source> {
+    let (via, delegates) = match access_credentials(settings)? {
         Credentials::File { path, file } => match *file {
             CredentialFile::Impersonated(imp) => (Credentials::File { path, file: imp.source }, imp.delegates),
             file => (Credentials::File { path, file: Box::new(file) }, Vec::new()),
         },
         other => (other, Vec::new()),
     };
-    Ok(Some(Source::Impersonation { target, delegates, via: Box::new(via) }))
+    Ok(Source::Impersonation { target: target.to_string(), delegates, via: Box::new(via) })
 }
 
 /// The Application Default Credentials chain, for access tokens: `--service-account-key`,
 /// `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's well-known file, then the metadata server.
 pub fn access_credentials(settings: &Settings) -> Result<Credentials> {
     let explicit_file = settings.key_file.as_ref().or(settings.adc.explicit_file.as_ref());
-    if let Some(path) = explicit_file.or(settings.adc.well_known_file.as_ref()) {
+    if let Some(path) = explicit_file.or(well_known_file(settings)) {
         return Ok(Credentials::File { path: path.clone(), file: Box::new(adc::load(path)?) });
     }
     Ok(Credentials::Metadata { host: settings.adc.metadata_host.clone() })

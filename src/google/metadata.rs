@@ -1,20 +1,21 @@
 //! The metadata server of Google Cloud (GCE, GKE, Cloud Run): ID tokens of the attached service account
 //! from the `identity` endpoint, access tokens from `token`. Plain HTTP to `GCE_METADATA_HOST` with the
-//! `Metadata-Flavor: Google` header, which the answer must carry too. Contacted only on a cache miss;
+//! `Metadata-Flavor: Google` header, which the answer must carry too (plain HTTP is how the metadata server
+//! is reached everywhere; it never leaves the host's link-local network). Contacted only on a cache miss;
 //! a connect failure is not retried, so that off Google Cloud the tool fails fast.
 
 use serde::Deserialize;
 
 use super::AccessToken;
 use crate::error::{Error, Result};
-use crate::http::{Http, Retry};
+use crate::http::Http;
 use crate::secret::Secret;
 
 const PREFIX: &str = "/computeMetadata/v1/instance/service-accounts/default";
 
 fn get(http: &Http, host: &str, path_and_query: &str) -> Result<crate::http::Response> {
     let url = format!("http://{host}{PREFIX}{path_and_query}");
-    let response = http.get_with(&url, &[("Metadata-Flavor", "Google")], Retry::OnlyAnswers)?;
+    let response = http.get_metadata(&url)?;
     if (200..300).contains(&response.status) && response.header("metadata-flavor") != Some("Google") {
         return Err(Error::Provider {
             url: response.url.clone(),

@@ -217,3 +217,29 @@ fn a_killed_lock_holder_never_blocks_the_next_process() {
     h.key_token(&[]).token();
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn the_metadata_server_is_reached_over_plain_http_by_any_host_name_but_credentials_are_not() {
+    let h = Harness::new();
+    // An IPv4-mapped IPv6 address reaches the fake on 127.0.0.1 but is not a loopback name: plain http
+    // is allowed to the metadata server (it is link-local everywhere), and refused for a token URI.
+    let port = h.google.metadata_host().rsplit_once(':').unwrap().1.to_string();
+    let host = format!("[::ffff:127.0.0.1]:{port}");
+    let token =
+        h.run_with(&["token", "--audience", AUD, "--source", "metadata"], &[("GCE_METADATA_HOST", &host)]).token();
+    assert_eq!(jwt_claims(&token)["email"], VM_EMAIL);
+    let line = h.run(&["token", "--audience", AUD, "--token-uri", &format!("http://{host}/token")]).failure(2);
+    assert!(line.contains("refusing to send credentials over plain http"), "{line}");
+}
+
+#[test]
+fn a_forced_metadata_source_that_does_not_answer_says_so() {
+    let h = Harness::new();
+    let line = h.run(&["token", "--audience", AUD, "--source", "metadata"]).failure(1);
+    assert!(
+        line.starts_with(
+            "iap-token: error: could not get an ID token from the metadata source: no answer from http://127.0.0.1:9/"
+        ),
+        "{line}"
+    );
+}
