@@ -166,7 +166,10 @@ pub struct ClusterConfig {
 
 /// A read-only view of the process environment, so that tests can build configs without touching it.
 pub trait Environment {
+    /// The variable's value; `None` when it is unset, empty, or not UTF-8.
     fn var(&self, name: &str) -> Option<String>;
+    /// Whether the variable is present at all, even empty.
+    fn is_set(&self, name: &str) -> bool;
 }
 
 /// The real process environment.
@@ -175,6 +178,10 @@ pub struct ProcessEnv;
 impl Environment for ProcessEnv {
     fn var(&self, name: &str) -> Option<String> {
         std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+
+    fn is_set(&self, name: &str) -> bool {
+        std::env::var_os(name).is_some()
     }
 }
 

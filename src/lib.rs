@@ -17,6 +17,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod fast_path;
 pub mod google;
 pub mod http;
 pub mod jwt;
