@@ -409,8 +409,9 @@ fn checked_url(url: Option<String>, flag: &str) -> Result<Option<String>> {
     Ok(Some(url))
 }
 
+/// A base URL override, checked; Google's default needs no check (and the cache-hit path no URL parser).
 fn base_url(url: Option<String>, default: &str, flag: &str) -> Result<String> {
-    let url = url.unwrap_or_else(|| default.to_string());
+    let Some(url) = url else { return Ok(default.to_string()) };
     crate::http::check_url(&url).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
     Ok(url.trim_end_matches('/').to_string())
 }

@@ -113,6 +113,27 @@ impl Harness {
         command
     }
 
+    /// The environment [`Harness::command`] gives the binary, for the real clients that run it (kubectl,
+    /// git, flytekit, `script`, `strace`), so that it reaches them unchanged.
+    pub fn env_vars(&self) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+        let command = self.command(&[]);
+        command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect()
+    }
+
+    /// Makes every cached entry stale: fetched an hour ago with 10 s left, inside the 300 s margin.
+    pub fn age_entries(&self) {
+        self.age_entries_where(|_| true);
+    }
+
+    /// Makes the cached entries that `select` picks stale.
+    pub fn age_entries_where(&self, select: impl Fn(&Value) -> bool) {
+        for (path, mut entry) in self.cache_entries().into_iter().filter(|(_, e)| select(e)) {
+            entry["fetched_at"] = (now() - 3590).into();
+            entry["expires_at"] = (now() + 10).into();
+            std::fs::write(path, serde_json::to_vec(&entry).unwrap()).unwrap();
+        }
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with(args, &[])
     }

@@ -61,13 +61,12 @@ fn flytekit_command_authenticator_sends_our_token_as_proxy_authorization() {
              proxyCommand: [\"{BIN}\", \"generate-service-account-id-token\", \"--webapp_client_id\", \"{AUD}\", \"--service_account_key\", \"{key}\"]\n"
         ),
     );
-    let command = h.command(&[]);
     let output = Command::new(python())
         .arg(&script)
         .arg(&config)
         .args([BIN, "token", "--audience", AUD, "--service-account-key", "/nonexistent/key.json"])
         .env_clear()
-        .envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .envs(h.env_vars())
         .env("FLYTE_CREDENTIALS_PROXY_COMMAND", format!("{BIN},token,--audience,{AUD},--service-account-key,{key}"))
         .output()
         .unwrap();

@@ -53,14 +53,6 @@ fn drop_in_args() -> Vec<&'static str> {
     ]
 }
 
-fn age_entries(h: &Harness) {
-    for (path, mut entry) in h.cache_entries() {
-        entry["fetched_at"] = (now() - 3590).into();
-        entry["expires_at"] = (now() + 10).into();
-        std::fs::write(path, serde_json::to_vec(&entry).unwrap()).unwrap();
-    }
-}
-
 fn secret_crc(payload: &[u8]) -> Option<i64> {
     Some(i64::from(crc32c::crc32c(payload)))
 }
@@ -96,7 +88,7 @@ fn generate_user_id_token_reads_the_secret_once_then_refreshes_with_one_request(
     assert_eq!(h.run_with(&drop_in_args(), &env).token(), token);
     assert!(h.google.requests().is_empty(), "warm call: zero requests");
 
-    age_entries(&h);
+    h.age_entries();
     h.run_with(&drop_in_args(), &env).token();
     let requests = h.google.requests();
     assert_eq!(requests.len(), 1, "hourly refresh: one request, {requests:?}");
@@ -106,7 +98,7 @@ fn generate_user_id_token_reads_the_secret_once_then_refreshes_with_one_request(
     // The secret is rotated: invalid_client makes it fetch the secret once more and retry.
     h.google.add_user_client(DESKTOP_CLIENT, "rotated-secret");
     h.google.set_secret(SECRET_VERSION, b"rotated-secret", secret_crc(b"rotated-secret"));
-    age_entries(&h);
+    h.age_entries();
     h.google.reset_counts();
     let rotated = h.run_with(&drop_in_args(), &env);
     rotated.token();
@@ -284,7 +276,6 @@ fn in_keyring_session(h: &Harness, script: &str) -> Run {
             "{tool} is not installed: run scripts/install-test-deps"
         );
     }
-    let command = h.command(&[]);
     let mut session = Command::new("dbus-run-session");
     session
         .arg("--")
@@ -292,7 +283,7 @@ fn in_keyring_session(h: &Harness, script: &str) -> Run {
         .arg("-c")
         .arg(format!("echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1\n{script}"))
         .env_clear()
-        .envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .envs(h.env_vars())
         .env("IAP_TOKEN_TOKEN_URI", h.google.token_uri())
         .env("BIN", BIN);
     Run::from_output(session.output().unwrap())

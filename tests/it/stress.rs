@@ -11,17 +11,8 @@ use serde_json::Value;
 use crate::common::*;
 use crate::fake_google::*;
 
-/// Makes every cached entry stale (one hour lifetime, 10 s left).
-fn age_entries(h: &Harness) {
-    for (path, mut entry) in h.cache_entries() {
-        entry["fetched_at"] = (now() - 3590).into();
-        entry["expires_at"] = (now() + 10).into();
-        std::fs::write(path, serde_json::to_vec(&entry).unwrap()).unwrap();
-    }
-}
-
 fn herd(h: &Harness, size: usize, args: &[&str], env: &[(&str, &str)], endpoint: Endpoint, label: &str) {
-    age_entries(h);
+    h.age_entries();
     h.google.reset_counts();
     let started = Instant::now();
     let children: Vec<_> = (0..size)
@@ -90,7 +81,6 @@ fn herds_of_32_and_128_make_one_request_per_source() {
 /// Runs `args` under strace, killing the process with SIGKILL at the `nth` call of `syscall`; true when
 /// it was killed (false: the run had fewer such calls and finished).
 fn killed_at(h: &Harness, syscall: &str, nth: usize, args: &[&str], env: &[(&str, &str)]) -> bool {
-    let command = h.command(args);
     let status = Command::new("strace")
         .args([
             "-qq",
@@ -104,7 +94,7 @@ fn killed_at(h: &Harness, syscall: &str, nth: usize, args: &[&str], env: &[(&str
         .arg(BIN)
         .args(args)
         .env_clear()
-        .envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .envs(h.env_vars())
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -123,7 +113,7 @@ fn kill_9_at_every_write_of_a_refresh_leaves_old_or_new_and_no_stuck_lock() {
     let mut kill_points = 0;
     for syscall in ["openat", "write", "fsync", "rename", "sendto", "connect"] {
         for nth in 1.. {
-            age_entries(&h);
+            h.age_entries();
             let (path, old) = h.cache_entries().remove(0);
             let issued_before = h.google.count(Endpoint::Token);
             let killed = killed_at(&h, syscall, nth, &args, &[]);
@@ -183,7 +173,7 @@ fn kill_9_during_a_sign_in_never_leaves_a_partial_refresh_token() {
 
 /// The stale entry's bytes before a failing refresh, to check they are untouched after it.
 fn stale_entry_bytes(h: &Harness) -> Vec<u8> {
-    age_entries(h);
+    h.age_entries();
     std::fs::read(&h.cache_entries()[0].0).unwrap()
 }
 
@@ -245,11 +235,7 @@ fn secret_manager_and_iam_credentials_errors_are_bounded_and_clear() {
         key.to_str().unwrap(),
     ];
     h.run(&args).token();
-    for (path, mut entry) in h.cache_entries().into_iter().filter(|(_, e)| e["kind"] == "id_token") {
-        entry["fetched_at"] = (now() - 3590).into();
-        entry["expires_at"] = (now() + 10).into();
-        std::fs::write(path, serde_json::to_vec(&entry).unwrap()).unwrap();
-    }
+    h.age_entries_where(|entry| entry["kind"] == "id_token");
     // Every call fails: the access token comes from the cache, generateIdToken is retried twice.
     h.google.reset_counts();
     h.google.set_fault(Some(Fault::Status(503)));

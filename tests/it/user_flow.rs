@@ -70,23 +70,15 @@ fn user_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 
 /// Runs the binary in its own session (no controlling terminal), as kubectl or CI would.
 fn run_detached(h: &Harness, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = h.command(args);
-    let mut detached = Command::new("setsid");
-    detached.arg("-w").arg(BIN).args(args).env_clear();
-    detached.envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
-    detached.env("IAP_TOKEN_TOKEN_URI", h.google.token_uri());
-    detached.envs(env.iter().copied());
-    detached.stdin(Stdio::null());
-    let _ = &mut command;
-    Run::from_output(detached.output().expect("setsid"))
+    Run::from_output(detached(h, args).envs(env.iter().copied()).output().expect("setsid"))
 }
 
-fn age_user_entries(h: &Harness) {
-    for (path, mut entry) in h.cache_entries() {
-        entry["fetched_at"] = (now() - 3590).into();
-        entry["expires_at"] = (now() + 10).into();
-        std::fs::write(path, serde_json::to_vec(&entry).unwrap()).unwrap();
-    }
+/// The binary under `setsid`, with the harness environment and the fake's token endpoint.
+fn detached(h: &Harness, args: &[&str]) -> Command {
+    let mut detached = Command::new("setsid");
+    detached.arg("-w").arg(BIN).args(args).env_clear().envs(h.env_vars());
+    detached.env("IAP_TOKEN_TOKEN_URI", h.google.token_uri()).stdin(Stdio::null());
+    detached
 }
 
 #[test]
@@ -123,7 +115,7 @@ fn chromium_signs_in_once_then_refreshes_with_one_request() {
     assert!(h.google.requests().is_empty());
 
     // Stale: exactly one token request, no sign-in.
-    age_user_entries(&h);
+    h.age_entries();
     run_detached(&h, &token_args, &[]).token();
     assert_eq!(h.google.count(Endpoint::Token), 1);
     assert_eq!(h.google.count(Endpoint::Authorize), 0);
@@ -149,7 +141,7 @@ fn chromium_signs_in_once_then_refreshes_with_one_request() {
 
     // Revoked refresh token: a new sign-in.
     h.google.revoke_all_refresh_tokens();
-    age_user_entries(&h);
+    h.age_entries();
     h.google.reset_counts();
     let again = run_detached(&h, &token_args, &[]);
     again.token();
@@ -192,13 +184,7 @@ fn http_get(redirect_uri: &str, path_and_query: &str) -> String {
 fn spawn_login(h: &Harness, browser: &str, timeout: &str) -> std::process::Child {
     let mut args = vec!["login"];
     args.extend(user_args(&["--browser", browser, "--login-timeout", timeout]));
-    let command = h.command(&args);
-    let mut detached = Command::new("setsid");
-    detached.arg("-w").arg(BIN).args(&args).env_clear();
-    detached.envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))));
-    detached.env("IAP_TOKEN_TOKEN_URI", h.google.token_uri());
-    detached.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    detached.spawn().unwrap()
+    detached(h, &args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
 }
 
 #[test]
@@ -341,7 +327,7 @@ fn invalid_grant_without_a_browser_drops_the_refresh_token_and_exits_3() {
     assert_eq!(jwt_claims(&token)["aud"], AUD);
     assert_eq!(h.google.count(Endpoint::Token), 1, "one refresh, nothing else");
     h.google.revoke_all_refresh_tokens();
-    age_user_entries(&h);
+    h.age_entries();
     let line = run_detached(&h, &args, &[]).failure(3);
     assert!(line.contains("a sign-in is needed"), "{line}");
     let status = run_detached(&h, &["status", "--client-id", DESKTOP_CLIENT, "--audience", AUD], &[]);
@@ -462,7 +448,7 @@ fn verbose_sign_in_and_refresh_leak_no_secret() {
     args.extend(user_args(&["--browser", &browser, "--login-timeout", "60"]));
     let first = run_detached(&h, &args, &[]);
     let token = first.token();
-    age_user_entries(&h);
+    h.age_entries();
     let second = run_detached(&h, &args, &[]);
     let stderr = format!("{}{}", first.stderr, second.stderr);
     assert!(stderr.contains("HTTP"), "-vv shows the requests: {stderr}");
@@ -496,11 +482,10 @@ fn no_browser_reads_the_pasted_redirect_from_the_terminal() {
         "{BIN} login --audience {AUD} --client-id {DESKTOP_CLIENT} --client-secret {DESKTOP_SECRET} --no-browser --login-timeout 30"
     );
     // `script` gives the binary a terminal; what we write to its stdin is typed on that terminal.
-    let command = h.command(&[]);
     let mut child = Command::new("script")
         .args(["-qfec", &login, "/dev/null"])
         .env_clear()
-        .envs(command.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))))
+        .envs(h.env_vars())
         .env("IAP_TOKEN_TOKEN_URI", h.google.token_uri())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
