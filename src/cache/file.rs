@@ -50,12 +50,34 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
         if let Ok(dir) = File::open(dir) {
             let _ = dir.sync_all();
         }
+        remove_abandoned_temp_files(dir, name);
         Ok(())
     })();
     written.map_err(|e| {
         let _ = fs::remove_file(&temp);
         Error::io(format!("could not write {}", path.display()), e)
     })
+}
+
+/// A temporary file this old was left by a process that died between creating and renaming it (a live
+/// writer holds its file for milliseconds).
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Removes the temporary files of `name` that killed processes left behind.
+fn remove_abandoned_temp_files(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.");
+    let Ok(items) = fs::read_dir(dir) else { return };
+    for item in items.filter_map(|item| item.ok()) {
+        let file_name = item.file_name();
+        let Some(file_name) = file_name.to_str() else { continue };
+        let abandoned = item
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > ABANDONED_AFTER));
+        if file_name.starts_with(&prefix) && file_name.ends_with(".tmp") && abandoned {
+            let _ = fs::remove_file(item.path());
+        }
+    }
 }
 
 fn unique() -> u128 {
@@ -146,5 +168,37 @@ impl Cache {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_removes_temp_files_abandoned_by_killed_writers() {
+        let dir = tempfile_dir();
+        let abandoned = dir.join(".k.json.123.456.tmp");
+        let recent = dir.join(".k.json.789.012.tmp");
+        let other = dir.join(".other.json.1.2.tmp");
+        for path in [&abandoned, &recent, &other] {
+            fs::write(path, "partial").unwrap();
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for path in [&abandoned, &other] {
+            File::options().write(true).open(path).unwrap().set_modified(old).unwrap();
+        }
+        write_private_file(&dir.join("k.json"), b"{}").unwrap();
+        assert!(!abandoned.exists(), "an old temp file of this entry is removed");
+        assert!(recent.exists(), "a live writer's temp file is left alone");
+        assert!(other.exists(), "other entries' files are left alone");
+        assert_eq!(fs::read(dir.join("k.json")).unwrap(), b"{}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("iap-token-file-test-{}-{}", std::process::id(), unique()));
+        ensure_private_dir(&dir).unwrap();
+        dir
     }
 }
