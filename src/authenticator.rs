@@ -24,13 +24,14 @@ use crate::cli::{AuthArgs, CacheArgs, Cli, Command, LoginArgs, NetArgs, OutputAr
 use crate::config::{Action, Config, ProcessEnv, Settings};
 use crate::error::{Error, Result};
 use crate::output::Credential;
+use crate::secret::Secret;
 
 /// ID tokens of a signed-in user for one IAP audience.
 #[derive(Debug, Clone)]
 pub struct IapAuthenticator {
     audience: String,
     client_id: String,
-    client_secret: String,
+    client_secret: Secret<String>,
     ca_file: Option<PathBuf>,
     auth_uri: Option<String>,
     token_uri: Option<String>,
@@ -43,7 +44,7 @@ impl IapAuthenticator {
         IapAuthenticator {
             audience: audience.into(),
             client_id: client_id.into(),
-            client_secret: client_secret.into(),
+            client_secret: Secret::new(client_secret.into()),
             ca_file: None,
             auth_uri: None,
             token_uri: None,

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::secret::Secret;
+
 const AUDIENCE_HELP: &str = "The audience of the ID token: the OAuth client id that IAP uses for the service, \
 like 123-abc.apps.googleusercontent.com. Find it in the Google Cloud console under Security > Identity-Aware \
 Proxy: the service's menu > 'Edit OAuth client' (or APIs & Services > Credentials, the 'IAP-...' web \
@@ -270,8 +272,8 @@ pub struct AuthArgs {
     #[arg(long, env = "IAP_TOKEN_ACCOUNT")]
     pub account: Option<String>,
     /// The desktop client's secret.
-    #[arg(long, env = "IAP_TOKEN_CLIENT_SECRET", hide_env_values = true)]
-    pub client_secret: Option<String>,
+    #[arg(long, env = "IAP_TOKEN_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub client_secret: Option<Secret<String>>,
     /// A file holding the client secret, or Google's downloaded client JSON ({"installed": {...}}).
     #[arg(long, env = "IAP_TOKEN_CLIENT_SECRET_FILE")]
     pub client_secret_file: Option<PathBuf>,
@@ -397,6 +399,11 @@ pub enum StoreArg {
     Auto,
     Keyring,
     File,
+}
+
+/// Wraps a secret from the command line or the environment at once, so no `Debug` shows it.
+fn secret(value: &str) -> Result<Secret<String>, std::convert::Infallible> {
+    Ok(Secret::new(value.to_string()))
 }
 
 /// The built-in defaults of an option group (environment variables ignored), for commands and library

@@ -49,8 +49,11 @@ fn write(result: std::io::Result<()>) -> Result<ExitCode> {
 fn login(settings: &Settings) -> Result<ExitCode> {
     let session = Session::new(settings);
     let client = UserClient::from_settings(settings)?;
-    let store = TokenStore::open(&settings.cache)?;
-    user::sign_in(&session, &client, &store).map_err(|e| e.context("the sign-in failed"))?;
+    {
+        let _login = user::lock_login(settings, &client)?;
+        let store = TokenStore::open(&settings.cache)?;
+        user::sign_in(&session, &client, &store).map_err(|e| e.context("the sign-in failed"))?;
+    }
     if let Some(audience) = &settings.audience {
         let mut refreshed = settings.clone();
         refreshed.cache.force_refresh = true;
@@ -119,7 +122,7 @@ fn revoke_at_google(session: &Session, settings: &Settings, refresh_token: &crat
 struct Status {
     version: u32,
     ready: bool,
-    source: Option<&'static str>,
+    source: &'static str,
     signed_in: Option<bool>,
     entries: Vec<StatusEntry>,
 }
@@ -144,30 +147,35 @@ fn status(settings: &Settings, json: bool) -> Result<ExitCode> {
         audience: entry.audience,
         principal: entry.principal,
     };
-    let source = source::resolve(settings).ok();
+    let source = source::resolve(settings)?;
     let signed_in = match &source {
-        Some(Source::User { client_id, account }) => {
+        Source::User { client_id, account } => {
             Some(TokenStore::open(&settings.cache)?.load(client_id, account.as_deref())?.is_some())
         }
         _ => None,
     };
-    let entries: Vec<StatusEntry> = match (&source, &settings.audience) {
-        (Some(source), Some(audience)) => cache.read(&cache_key(source, audience)).into_iter().map(describe).collect(),
-        _ => {
-            cache.entries().into_iter().map(|(_, e)| e).filter(|e| e.kind == TokenKind::IdToken).map(describe).collect()
-        }
+    // With an audience: the one entry this configuration is served from. Without: the ID tokens cached
+    // for this source kind (other sources' tokens say nothing about this configuration).
+    let entries: Vec<StatusEntry> = match &settings.audience {
+        Some(audience) => cache.read(&cache_key(&source, audience)).into_iter().map(describe).collect(),
+        None => cache
+            .entries()
+            .into_iter()
+            .map(|(_, entry)| entry)
+            .filter(|entry| entry.kind == TokenKind::IdToken && entry.source == source.kind().as_str())
+            .map(describe)
+            .collect(),
     };
-    let ready = signed_in != Some(false) || entries.iter().any(|e| e.fresh);
-    let report = Status { version: 1, ready, source: source.as_ref().map(|s| s.kind().as_str()), signed_in, entries };
+    // Only the user source ever needs a browser; the others mint tokens unattended.
+    let ready = signed_in != Some(false) || (settings.audience.is_some() && entries.iter().any(|e| e.fresh));
+    let report = Status { version: 1, ready, source: source.kind().as_str(), signed_in, entries };
     write(if json { output::write_json(&report) } else { output::write_text(&status_text(&report)) })?;
     Ok(if ready { ExitCode::SUCCESS } else { ExitCode::from(SIGN_IN_REQUIRED) })
 }
 
 fn status_text(report: &Status) -> String {
     let mut text = String::new();
-    if let Some(source) = report.source {
-        text.push_str(&format!("source: {source}\n"));
-    }
+    text.push_str(&format!("source: {}\n", report.source));
     match report.signed_in {
         Some(true) => text.push_str("signed in: yes (a refresh token is stored)\n"),
         Some(false) => text.push_str("signed in: no (run 'iap-token login')\n"),

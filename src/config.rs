@@ -21,6 +21,10 @@ pub const DEFAULT_SECRET_MANAGER: &str = "https://secretmanager.googleapis.com";
 pub const DEFAULT_IAM_CREDENTIALS: &str = "https://iamcredentials.googleapis.com";
 pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
 
+/// Upper bounds of the timeouts: an hour per request, a day for a sign-in.
+const MAX_TIMEOUT_SECS: u64 = 3600;
+const MAX_LOGIN_TIMEOUT_SECS: u64 = 86_400;
+
 /// The validated configuration of one run.
 #[derive(Debug)]
 pub struct Config {
@@ -111,8 +115,8 @@ pub struct LoginSettings {
 /// How a sign-in may run, decided only when one is needed (it looks for a terminal).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignInMode {
-    /// Open a browser on the loopback listener; `can_paste` tells whether a terminal is there too.
-    Browser { can_paste: bool },
+    /// Open a browser on the loopback listener.
+    Browser,
     /// Print the URL and read the pasted redirect URL or code from the terminal.
     Paste,
     /// No sign-in may run; the reason says why.
@@ -130,6 +134,10 @@ impl LoginSettings {
         } else if self.no_browser || !can_open_browser {
             if can_paste {
                 SignInMode::Paste
+            } else if self.no_browser && self.kubectl_gives_no_stdin {
+                SignInMode::Forbidden(
+                    "a sign-in is needed but --no-browser needs a terminal to paste the code into, and kubectl runs this plugin without one (interactive: false)".into(),
+                )
             } else if self.no_browser {
                 SignInMode::Forbidden(
                     "a sign-in is needed but --no-browser needs a terminal to paste the code into, and there is none"
@@ -141,7 +149,7 @@ impl LoginSettings {
                 )
             }
         } else {
-            SignInMode::Browser { can_paste }
+            SignInMode::Browser
         }
     }
 }
@@ -299,7 +307,7 @@ fn settings(
     let impersonate = non_empty(auth.impersonate_service_account).or(non_empty(cluster.impersonate_service_account));
 
     let client_secret = if let Some(secret) = auth.client_secret {
-        Some(ClientSecretSource::Inline(secret.into()))
+        Some(ClientSecretSource::Inline(secret))
     } else if let Some(path) = auth.client_secret_file {
         Some(ClientSecretSource::File(path))
     } else if let Some(name) = auth.client_secret_from_secret_manager {
@@ -315,8 +323,8 @@ fn settings(
         secret_manager: base_url(net.secret_manager_endpoint, DEFAULT_SECRET_MANAGER, "--secret-manager-endpoint")?,
         iam_credentials: base_url(net.iam_credentials_endpoint, DEFAULT_IAM_CREDENTIALS, "--iam-credentials-endpoint")?,
     };
-    if net.timeout == 0 {
-        return Err(Error::Usage("--timeout must be at least 1 second".into()));
+    if !(1..=MAX_TIMEOUT_SECS).contains(&net.timeout) {
+        return Err(Error::Usage(format!("--timeout must be between 1 and {MAX_TIMEOUT_SECS} seconds")));
     }
     let net = NetSettings { timeout: Duration::from_secs(net.timeout), ca_file: net.ca_file };
 
@@ -370,8 +378,8 @@ fn settings(
 }
 
 fn login_settings(login: LoginArgs, exec_info: Option<&ExecInfo>, env: &dyn Environment) -> Result<LoginSettings> {
-    if login.login_timeout == 0 {
-        return Err(Error::Usage("--login-timeout must be at least 1 second".into()));
+    if !(1..=MAX_LOGIN_TIMEOUT_SECS).contains(&login.login_timeout) {
+        return Err(Error::Usage(format!("--login-timeout must be between 1 and {MAX_LOGIN_TIMEOUT_SECS} seconds")));
     }
     Ok(LoginSettings {
         no_browser: login.no_browser,

@@ -15,6 +15,7 @@ use crate::cli::{
     AuthArgs, CacheArgs, Cli, Command, FormatArg, LoginArgs, NetArgs, OutputArgs, SourceArg, StoreArg, TokenArgs,
 };
 use crate::config::Environment;
+use crate::secret::Secret;
 
 /// Each option of `token`, by its long name and environment variable.
 const OPTIONS: &[(&str, &str)] = &[
@@ -128,7 +129,7 @@ pub fn parse(args: &[OsString], env: &dyn Environment) -> Option<Cli> {
             source: choice(source, SourceArg::Auto)?,
             client_id,
             account,
-            client_secret,
+            client_secret: client_secret.map(Secret::new),
             client_secret_file: path(client_secret_file),
             client_secret_from_secret_manager,
             service_account_key: path(service_account_key),

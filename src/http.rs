@@ -105,13 +105,21 @@ impl Http {
 
     /// `GET` with extra headers.
     pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response> {
-        self.get_with(url, headers, Retry::Allowed)
+        check_url(url)?;
+        self.get_unchecked(url, headers)
     }
 
-    /// `GET` with extra headers and a retry policy.
-    pub fn get_with(&self, url: &str, headers: &[(&str, &str)], retry: Retry) -> Result<Response> {
-        check_url(url)?;
-        self.send(url, retry, |agent, timeout| {
+    /// `GET` that also allows plain `http://` to a link-local host: cloud instance metadata services
+    /// (Azure's, for a federated subject token) live at 169.254.169.254 and speak only http.
+    pub fn get_allowing_link_local(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response> {
+        if !is_link_local_http(url) {
+            check_url(url)?;
+        }
+        self.get_unchecked(url, headers)
+    }
+
+    fn get_unchecked(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response> {
+        self.send(url, Retry::Allowed, |agent, timeout| {
             let mut request = agent.get(url);
             for (name, value) in headers {
                 request = request.header(*name, *value);
@@ -325,6 +333,16 @@ pub fn check_url(url: &str) -> Result<()> {
     }
 }
 
+fn is_link_local_http(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else { return false };
+    parsed.scheme() == "http"
+        && match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_link_local(),
+            Some(url::Host::Ipv6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+            _ => false,
+        }
+}
+
 fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -381,6 +399,10 @@ mod tests {
         assert!(err.to_string().contains("refusing to send credentials over plain http"));
         assert!(check_url("http://127.0.0.1.evil.example/").is_err());
         assert!(check_url("ftp://127.0.0.1/").is_err());
+        assert!(is_link_local_http("http://169.254.169.254/metadata/identity/oauth2/token"));
+        assert!(is_link_local_http("http://[fe80::1]/x"));
+        assert!(!is_link_local_http("http://10.0.0.1/x"));
+        assert!(!is_link_local_http("https://169.254.169.254/x"));
     }
 
     #[test]

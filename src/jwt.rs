@@ -26,8 +26,6 @@ pub struct Claims {
     pub iat: Option<i64>,
     #[serde(default)]
     pub email: Option<String>,
-    #[serde(default)]
-    pub sub: Option<String>,
 }
 
 /// `aud` is a string or an array of strings (RFC 7519 section 4.1.3).

@@ -32,8 +32,7 @@ pub mod user;
 use std::time::Duration;
 
 use cache::file::Cache;
-use cache::lock::KeyLock;
-use cache::{CacheKey, ENTRY_VERSION, Entry, TokenKind};
+use cache::{CacheKey, ENTRY_VERSION, Entry, Served, TokenKind};
 use config::Settings;
 use error::{Error, Result};
 use output::Credential;
@@ -64,28 +63,25 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
     let fresh = |entry: &Entry| {
         entry.kind == TokenKind::IdToken && entry.audience == audience && entry.is_fresh(unix_now(), min_ttl)
     };
-
-    let before = cache.read(&key);
-    if !settings.cache.force_refresh
-        && let Some(entry) = before.clone().filter(fresh)
-    {
-        log::info(format_args!("serving the cached ID token ({})", cache.entry_path(&key).display()));
-        return Ok(credential(entry, min_ttl, source.kind()));
-    }
-
     let wait = settings.login.timeout + settings.net.timeout * 4 + Duration::from_secs(5);
-    let _lock = KeyLock::acquire(cache.dir(), &key, wait)?;
-    // Whoever held the lock before us may have refreshed the entry: serve that (with --force-refresh,
-    // only a token that is new since we looked).
-    let renewed = |entry: &Entry| before.as_ref().is_none_or(|old| old.token != entry.token);
-    if let Some(entry) = cache.read(&key).filter(fresh)
-        && (!settings.cache.force_refresh || renewed(&entry))
-    {
-        log::info(format_args!("another process refreshed the ID token meanwhile"));
-        return Ok(credential(entry, min_ttl, source.kind()));
+    let (entry, served) = cache::single_flight(&cache, &key, settings.cache.force_refresh, wait, fresh, || {
+        log::info(format_args!("fetching a new ID token ({} source)", source.kind().as_str()));
+        fetch_id_token(settings, &source, audience)
+    })?;
+    match served {
+        Served::Cache => log::info(format_args!("serving the cached ID token ({})", cache.entry_path(&key).display())),
+        Served::Peer => log::info(format_args!("another process refreshed the ID token meanwhile")),
+        Served::Fetched => log::info(format_args!(
+            "new ID token for {} valid until {}",
+            error::clean(entry.principal.as_deref().unwrap_or("(no email claim)"), 100),
+            output::rfc3339(entry.expires_at)
+        )),
     }
+    Ok(credential(entry, min_ttl, source.kind()))
+}
 
-    log::info(format_args!("fetching a new ID token ({} source)", source.kind().as_str()));
+/// A new ID token from `source`, checked before anyone sees it.
+fn fetch_id_token(settings: &Settings, source: &Source, audience: &str) -> Result<Entry> {
     let session = Session::new(settings);
     let token = source.fetch(&session, audience).map_err(|e| match e {
         // A configuration problem explains itself; the source's name would only add noise.
@@ -95,7 +91,7 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
     let fetched_at = unix_now();
     let claims = jwt::decode_claims(token.expose())?;
     let expires_at = jwt::check_id_token(&claims, audience, fetched_at)?;
-    let entry = Entry {
+    Ok(Entry {
         version: ENTRY_VERSION,
         kind: TokenKind::IdToken,
         source: source.kind().as_str().into(),
@@ -104,16 +100,7 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
         token,
         expires_at,
         fetched_at,
-    };
-    if let Err(e) = cache.write(&key, &entry) {
-        log::notice(format_args!("warning: the token could not be cached: {e}"));
-    }
-    log::info(format_args!(
-        "new ID token for {} valid until {}",
-        entry.principal.as_deref().unwrap_or("(no email claim)"),
-        output::rfc3339(entry.expires_at)
-    ));
-    Ok(credential(entry, min_ttl, source.kind()))
+    })
 }
 
 fn credential(entry: Entry, min_ttl: i64, kind: source::SourceKind) -> Credential {

@@ -54,9 +54,23 @@ fn usage_error(error: clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         };
     }
+    // clap explains over several lines (the error, the arguments it concerns, a tip, then the usage):
+    // keep everything before the usage, as one line.
     let rendered = error.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-    let line = Error::Usage(first.to_string()).render();
+    let explanation: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.starts_with("Usage:") && !line.starts_with("For more information"))
+        .map(|line| line.trim())
+        .filter(|line| !line.is_empty())
+        .collect();
+    let mut text = String::new();
+    for line in explanation {
+        if !text.is_empty() {
+            text.push_str(if text.ends_with(':') { " " } else { "; " });
+        }
+        text.push_str(line.trim_start_matches("error: "));
+    }
+    let line = Error::Usage(if text.is_empty() { "invalid arguments".into() } else { text }).render();
     eprintln!("{line}");
     ExitCode::from(2)
 }

@@ -5,14 +5,12 @@
 use std::cell::OnceCell;
 
 use crate::cache::file::Cache;
-use crate::cache::lock::KeyLock;
-use crate::cache::{CacheKey, ENTRY_VERSION, Entry, TokenKind};
+use crate::cache::{CacheKey, ENTRY_VERSION, Entry, TokenKind, single_flight};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::google::adc::CredentialFile;
 use crate::google::{AccessToken, CLOUD_PLATFORM_SCOPE, iam, metadata, oauth, service_account, sts};
 use crate::http::Http;
-use crate::log;
 use crate::secret::Secret;
 use crate::source::{Credentials, token_uri};
 
@@ -51,41 +49,31 @@ impl<'a> Session<'a> {
     /// An access token (scope cloud-platform) of `credentials`, from the cache when fresh.
     pub fn access_token(&self, credentials: &Credentials) -> Result<Secret<String>> {
         let key = CacheKey::new(&["access_token", &credentials.identity(), CLOUD_PLATFORM_SCOPE]);
-        let cache = self.cache();
         let min_ttl = self.settings.cache.min_ttl;
         let fresh = |entry: &Entry| entry.kind == TokenKind::AccessToken && entry.is_fresh(crate::unix_now(), min_ttl);
-        if let Some(entry) = cache.read(&key).filter(fresh) {
-            log::debug(format_args!("access token from the cache"));
-            return Ok(entry.token);
-        }
-        let _lock = KeyLock::acquire(cache.dir(), &key, self.settings.net.timeout * 4)?;
-        if let Some(entry) = cache.read(&key).filter(fresh) {
-            return Ok(entry.token);
-        }
-        let access = self.mint_access_token(credentials).map_err(|e| {
-            e.context(format!("could not get an access token for Google APIs from {}", describe(credentials)))
+        let (entry, _) = single_flight(&self.cache(), &key, false, self.settings.net.timeout * 4, fresh, || {
+            let access = self.mint_access_token(credentials).map_err(|e| {
+                e.context(format!("could not get an access token for Google APIs from {}", describe(credentials)))
+            })?;
+            Ok(Entry {
+                version: ENTRY_VERSION,
+                kind: TokenKind::AccessToken,
+                source: describe(credentials),
+                audience: CLOUD_PLATFORM_SCOPE.into(),
+                principal: None,
+                token: access.token,
+                expires_at: access.expires_at,
+                fetched_at: crate::unix_now(),
+            })
         })?;
-        let entry = Entry {
-            version: ENTRY_VERSION,
-            kind: TokenKind::AccessToken,
-            source: describe(credentials),
-            audience: CLOUD_PLATFORM_SCOPE.into(),
-            principal: None,
-            token: access.token.clone(),
-            expires_at: access.expires_at,
-            fetched_at: crate::unix_now(),
-        };
-        if let Err(e) = cache.write(&key, &entry) {
-            log::notice(format_args!("warning: {e}"));
-        }
-        Ok(access.token)
+        Ok(entry.token)
     }
 
     fn mint_access_token(&self, credentials: &Credentials) -> Result<AccessToken> {
         let http = self.http()?;
         match credentials {
             Credentials::Metadata { host } => metadata::access_token(http, host, self.now),
-            Credentials::File { file, .. } => match &**file {
+            Credentials::File { path, file } => match &**file {
                 CredentialFile::ServiceAccount(key) => {
                     let uri = token_uri(self.settings, key.token_uri.as_deref());
                     service_account::access_token(http, key, &uri, CLOUD_PLATFORM_SCOPE, self.now)
@@ -106,7 +94,7 @@ impl<'a> Session<'a> {
                     })
                 }
                 CredentialFile::Impersonated(imp) => {
-                    let source = Credentials::File { path: Default::default(), file: imp.source.clone() };
+                    let source = Credentials::File { path: path.clone(), file: imp.source.clone() };
                     let bearer = self.access_token(&source)?;
                     iam::generate_access_token(self, &bearer, &imp.target, &imp.delegates)
                 }

@@ -51,15 +51,14 @@ pub enum Source {
         account: Box<ExternalAccount>,
     },
     ServiceAccountKey {
-        path: PathBuf,
         key: Box<ServiceAccountKey>,
     },
     /// `auto` tells whether it was picked because nothing else is configured (then a failure to reach it
-    /// means "no credentials found"); `skipped_adc` names a gcloud ADC file that could not be used.
+    /// means "no credentials found"); `skipped_adc` says why gcloud's ADC file could not be used.
     Metadata {
         host: String,
         auto: bool,
-        skipped_adc: Option<PathBuf>,
+        skipped_adc: Option<String>,
     },
 }
 
@@ -122,15 +121,29 @@ impl Credentials {
     /// What identifies these credentials in a cache key.
     pub fn identity(&self) -> String {
         match self {
-            Credentials::File { path, file } => match &**file {
-                CredentialFile::ServiceAccount(key) => key.client_email.clone(),
-                CredentialFile::AuthorizedUser(user) => {
-                    format!("authorized_user:{}", user.client_id)
-                }
-                other => format!("{}:{}", other.kind(), path.display()),
-            },
+            Credentials::File { file, .. } => file_identity(file),
             Credentials::Metadata { host } => format!("metadata:{host}"),
         }
+    }
+}
+
+/// Who a credential file acts as, as far as the file tells. gcloud writes every `authorized_user` file
+/// with the same client id, so that kind is told apart by (a hash of) its refresh token: after
+/// `gcloud auth application-default login` as someone else, the old account's tokens are not reused.
+fn file_identity(file: &CredentialFile) -> String {
+    match file {
+        CredentialFile::ServiceAccount(key) => key.client_email.clone(),
+        CredentialFile::AuthorizedUser(user) => format!(
+            "authorized_user:{}:{}",
+            user.client_id,
+            crate::cache::CacheKey::new(&[user.refresh_token.expose()]).as_str()
+        ),
+        CredentialFile::Impersonated(imp) => format!("impersonated:{}:{}", imp.target, file_identity(&imp.source)),
+        CredentialFile::ExternalAccount(account) => format!(
+            "external_account:{}:{}",
+            account.audience,
+            account.service_account_impersonation_url.as_deref().unwrap_or_default()
+        ),
     }
 }
 
@@ -167,9 +180,7 @@ pub fn resolve(settings: &Settings) -> Result<Source> {
                 )
             })?;
             match adc::load(path)? {
-                CredentialFile::ServiceAccount(key) => {
-                    Ok(Source::ServiceAccountKey { path: path.clone(), key: Box::new(key) })
-                }
+                CredentialFile::ServiceAccount(key) => Ok(Source::ServiceAccountKey { key: Box::new(key) }),
                 other => Err(wrong_type(path, &other, "service_account")),
             }
         }
@@ -205,18 +216,18 @@ pub fn resolve(settings: &Settings) -> Result<Source> {
             if let Some(path) = explicit_file {
                 return from_file(path.clone(), adc::load(path)?);
             }
-            let well_known = well_known_file(settings);
-            if let Some(path) = well_known {
+            let mut skipped_adc = None;
+            if let Some(path) = well_known_file(settings) {
                 match adc::load(path) {
-                    Ok(CredentialFile::AuthorizedUser(_)) | Err(_) => {}
+                    Ok(CredentialFile::AuthorizedUser(_)) => {
+                        skipped_adc =
+                            Some(format!("{} is an authorized_user file, which cannot mint ID tokens", path.display()));
+                    }
+                    Err(error) => skipped_adc = Some(error.to_string()),
                     Ok(file) => return from_file(path.clone(), file),
                 }
             }
-            Ok(Source::Metadata {
-                host: settings.adc.metadata_host.clone(),
-                auto: true,
-                skipped_adc: well_known.cloned(),
-            })
+            Ok(Source::Metadata { host: settings.adc.metadata_host.clone(), auto: true, skipped_adc })
         }
     }
 }
@@ -228,7 +239,7 @@ fn well_known_file(settings: &Settings) -> Option<&PathBuf> {
 
 fn from_file(path: PathBuf, file: CredentialFile) -> Result<Source> {
     match file {
-        CredentialFile::ServiceAccount(key) => Ok(Source::ServiceAccountKey { path, key: Box::new(key) }),
+        CredentialFile::ServiceAccount(key) => Ok(Source::ServiceAccountKey { key: Box::new(key) }),
         CredentialFile::ExternalAccount(account) => Ok(Source::ExternalAccount { path, account }),
         CredentialFile::Impersonated(imp) => Ok(Source::Impersonation {
             target: imp.target,
@@ -274,13 +285,11 @@ fn wrong_type(path: &Path, file: &CredentialFile, expected: &str) -> Error {
     Error::config(format!("the credential file {} is of type {}, not {expected}", path.display(), file.kind()), fix)
 }
 
-fn not_on_google_cloud(error: Error, skipped_adc: Option<&Path>) -> Error {
+fn not_on_google_cloud(error: Error, skipped_adc: Option<&str>) -> Error {
     if !matches!(error.root(), Error::Network { .. }) {
         return error;
     }
-    let skipped = skipped_adc
-        .map(|path| format!(" ({} is an authorized_user file, which cannot mint ID tokens)", path.display()))
-        .unwrap_or_default();
+    let skipped = skipped_adc.map(|why| format!(" ({why})")).unwrap_or_default();
     Error::config(
         format!(
             "no credentials found: no --client-id, no --impersonate-service-account, no --service-account-key, \

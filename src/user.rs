@@ -10,6 +10,8 @@ use std::time::Instant;
 
 use serde::Deserialize;
 
+use crate::cache::CacheKey;
+use crate::cache::lock::KeyLock;
 use crate::cache::store::{StoredLogin, TokenStore};
 use crate::config::{
     ClientSecretSource, DEFAULT_AUTH_URI, DEFAULT_REVOKE_URI, DEFAULT_TOKEN_URI, Settings, SignInMode, shell_word,
@@ -116,6 +118,7 @@ fn read_client_secret_file(path: &Path) -> Result<(Secret<String>, Option<String
 pub fn id_token(session: &Session, audience: &str) -> Result<Secret<String>> {
     let settings = session.settings();
     let client = UserClient::from_settings(settings)?;
+    let _login = lock_login(settings, &client)?;
     let store = TokenStore::open(&settings.cache)?;
     if let Some(login) = store.load(&client.client_id, client.account.as_deref())? {
         match refresh(session, &client, &store, login, audience) {
@@ -138,6 +141,15 @@ pub fn id_token(session: &Session, audience: &str) -> Result<Secret<String>> {
         RefreshError::InvalidGrant(error) => error.context("the fresh sign-in was refused at once"),
         other => other.into(),
     })
+}
+
+/// Serialises everything that reads or replaces the stored login of this client and account across
+/// processes (refreshes for other audiences, sign-ins), so that two processes never sign in twice nor
+/// drop a login the other just stored. Taken only on a cache miss.
+pub fn lock_login(settings: &Settings, client: &UserClient) -> Result<KeyLock> {
+    let key = CacheKey::new(&["login", &client.client_id, client.account.as_deref().unwrap_or_default()]);
+    let wait = settings.login.timeout + settings.net.timeout * 4 + std::time::Duration::from_secs(5);
+    KeyLock::acquire(&settings.cache.dir, &key, wait)
 }
 
 /// The refresh grant for `audience`, with the client secret from the configuration, the store, or
@@ -205,13 +217,17 @@ pub fn sign_in(session: &Session, client: &UserClient, store: &TokenStore) -> Re
         oauth::authorization(&client.auth_uri, &client.client_id, &listener.redirect_uri(), client.account.as_deref())?;
     let deadline = Instant::now() + settings.login.timeout;
     let code = match mode {
-        SignInMode::Browser { .. } => {
+        SignInMode::Browser => {
             terminal::say("iap-token: opening the browser to sign in to Google; waiting for it to finish.");
             terminal::say(&format!("iap-token: if no browser opens, visit: {}", authorization.url));
             browser::open(settings.login.browser.as_deref(), &authorization.url)?;
             listener.wait_for_code(&authorization.state, deadline)?
         }
-        SignInMode::Paste => paste_code(&authorization.url, &authorization.state)?,
+        SignInMode::Paste => {
+            // Nothing answers on the port: a browser on this machine fails fast instead of hanging.
+            drop(listener);
+            paste_code(&authorization.url, &authorization.state)?
+        }
         SignInMode::Forbidden(_) => unreachable!("handled above"),
     };
     let http = session.http()?;
@@ -285,6 +301,12 @@ pub fn login_command(settings: &Settings) -> String {
     }
     if let Some(audience) = &settings.audience {
         words.push(format!("--audience {}", shell_word(audience)));
+    }
+    let endpoints = [("--auth-uri", &settings.endpoints.auth_uri), ("--token-uri", &settings.endpoints.token_uri)];
+    for (flag, value) in endpoints {
+        if let Some(value) = value {
+            words.push(format!("{flag} {}", shell_word(value)));
+        }
     }
     words.extend(settings.cache.dirs_given.iter().cloned());
     words.join(" ")

@@ -12,22 +12,27 @@ use super::{CacheKey, ENTRY_VERSION, Entry};
 use crate::error::{Error, Result};
 use crate::log;
 
-/// Creates `dir` (and parents) with mode 0700 and tightens an existing one that is wider.
+/// Creates `dir` (and parents) with mode 0700. A directory that already exists is used as it is, unless
+/// other users can write to it (a shared directory such as /tmp): then someone else could plant or swap
+/// entries, so it is refused. Its mode is never changed, since it may not be ours to change.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
+    if let Ok(meta) = fs::metadata(dir) {
+        #[cfg(unix)]
+        if meta.is_dir() && meta.permissions().mode() & 0o022 != 0 {
+            return Err(Error::config(
+                format!("refusing to keep tokens in {}: other users can write to it", dir.display()),
+                format!("choose a private directory, for example {}", dir.join("iap-token").display()),
+            ));
+        }
+        if meta.is_dir() {
+            return Ok(());
+        }
+    }
     let mut builder = DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     builder.mode(0o700);
-    builder.create(dir).map_err(|e| Error::io(format!("could not create {}", dir.display()), e))?;
-    #[cfg(unix)]
-    {
-        let meta = fs::metadata(dir).map_err(|e| Error::io(format!("could not inspect {}", dir.display()), e))?;
-        if meta.permissions().mode() & 0o077 != 0 {
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .map_err(|e| Error::io(format!("could not make {} private", dir.display()), e))?;
-        }
-    }
-    Ok(())
+    builder.create(dir).map_err(|e| Error::io(format!("could not create {}", dir.display()), e))
 }
 
 /// Writes `bytes` to `path` atomically with mode 0600.
@@ -153,7 +158,7 @@ impl Cache {
         entries
     }
 
-    /// Removes every entry and lock file; returns how many entries there were.
+    /// Removes every entry (lock files stay: another process may hold one); returns how many there were.
     pub fn clear(&self) -> Result<usize> {
         let Ok(dir) = fs::read_dir(&self.dir) else {
             return Ok(0);
@@ -162,7 +167,7 @@ impl Cache {
         for item in dir.filter_map(|item| item.ok()) {
             let path = item.path();
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-            if matches!(ext, "json" | "lock" | "tmp") {
+            if matches!(ext, "json" | "tmp") {
                 fs::remove_file(&path).map_err(|e| Error::io(format!("could not remove {}", path.display()), e))?;
                 removed += usize::from(ext == "json");
             }
@@ -193,6 +198,22 @@ mod tests {
         assert!(recent.exists(), "a live writer's temp file is left alone");
         assert!(other.exists(), "other entries' files are left alone");
         assert_eq!(fs::read(dir.join("k.json")).unwrap(), b"{}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn shared_directories_are_refused_and_never_chmod_ed() {
+        let dir = tempfile_dir();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = write_private_file(&dir.join("k.json"), b"{}").unwrap_err();
+        assert!(err.to_string().contains("other users can write to it"), "{err}");
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o7777, 0o1777);
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        write_private_file(&dir.join("k.json"), b"{}").unwrap();
+        assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o755, "left as the user made it");
+        let created = dir.join("new/deeper");
+        write_private_file(&created.join("k.json"), b"{}").unwrap();
+        assert_eq!(fs::metadata(&created).unwrap().permissions().mode() & 0o777, 0o700);
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -47,9 +47,9 @@ impl KeyLock {
                 said = true;
             }
             if start.elapsed() >= wait {
-                return Err(Error::io(
+                return Err(Error::config(
                     format!("another iap-token process held {} for more than {} s", path.display(), wait.as_secs()),
-                    std::io::Error::from(std::io::ErrorKind::TimedOut),
+                    "another iap-token is signing in or refreshing the same token: finish that sign-in, or end that process, and try again",
                 ));
             }
             std::thread::sleep(pause);

@@ -8,9 +8,13 @@ pub mod file;
 pub mod lock;
 pub mod store;
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::error::Result;
+use crate::log;
 use crate::secret::Secret;
 
 /// The cache entry format version; entries of any other version are ignored and replaced.
@@ -78,6 +82,43 @@ impl Entry {
     pub fn is_fresh(&self, now: i64, min_ttl: i64) -> bool {
         self.version == ENTRY_VERSION && now < self.serve_until(min_ttl)
     }
+}
+
+/// Where a served entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Served {
+    Cache,
+    /// Refreshed by another process while this one waited for the lock.
+    Peer,
+    Fetched,
+}
+
+/// The policy every cached token goes through. Serve a `fresh` entry without locking. Otherwise take the
+/// key's lock (waiting at most `wait`), serve what another process refreshed meanwhile (with `force`,
+/// only a token that differs from the one seen before), or else `fetch` a new entry, cache it and serve
+/// it. A failed cache write is a notice, never a failure: the token is still good.
+pub fn single_flight(
+    cache: &file::Cache,
+    key: &CacheKey,
+    force: bool,
+    wait: Duration,
+    fresh: impl Fn(&Entry) -> bool,
+    fetch: impl FnOnce() -> Result<Entry>,
+) -> Result<(Entry, Served)> {
+    let before = cache.read(key);
+    if !force && let Some(entry) = before.as_ref().filter(|entry| fresh(entry)) {
+        return Ok((entry.clone(), Served::Cache));
+    }
+    let _lock = lock::KeyLock::acquire(cache.dir(), key, wait)?;
+    let renewed = |entry: &Entry| before.as_ref().is_none_or(|old| old.token != entry.token);
+    if let Some(entry) = cache.read(key).filter(|entry| fresh(entry) && (!force || renewed(entry))) {
+        return Ok((entry, Served::Peer));
+    }
+    let entry = fetch()?;
+    if let Err(e) = cache.write(key, &entry) {
+        log::notice(format_args!("warning: the token could not be cached: {e}"));
+    }
+    Ok((entry, Served::Fetched))
 }
 
 #[cfg(test)]

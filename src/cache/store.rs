@@ -4,7 +4,7 @@
 //! Linux machines cannot build), or a 0600 JSON file in the 0700 state directory. Every keyring call runs
 //! on a helper thread with a deadline, so a keyring that would prompt or hang counts as not answering.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -53,27 +53,31 @@ impl StoredLogin {
 
 /// A refresh-token store.
 pub enum TokenStore {
+    /// The 0600 file store; `fell_back` says why the keyring was not used under `--store auto`.
     File { dir: PathBuf, fell_back: Option<String> },
-    Keyring(Arc<keyring_core::CredentialStore>),
+    /// The OS keyring; under `--store auto`, `fallback` is the file store that takes over when the
+    /// keyring fails after all (a collection that would prompt to unlock) and that may hold older logins.
+    Keyring { store: Arc<keyring_core::CredentialStore>, fallback: Option<PathBuf> },
 }
 
 impl TokenStore {
     /// Opens the store `--store` asks for; `auto` takes the keyring when it answers, else the file store.
     pub fn open(settings: &CacheSettings) -> Result<TokenStore> {
-        let file = |fell_back| TokenStore::File { dir: settings.state_dir.clone(), fell_back };
+        let dir = settings.state_dir.clone();
         match settings.store {
-            StoreArg::File => Ok(file(None)),
-            StoreArg::Keyring => keyring().map(TokenStore::Keyring).map_err(|why| {
-                Error::config(
+            StoreArg::File => Ok(TokenStore::File { dir, fell_back: None }),
+            StoreArg::Keyring => match keyring() {
+                Ok(store) => Ok(TokenStore::Keyring { store, fallback: None }),
+                Err(why) => Err(Error::config(
                     format!("the OS keyring is not usable: {why}"),
                     "unlock or start the keyring, or use --store file",
-                )
-            }),
+                )),
+            },
             StoreArg::Auto => match keyring() {
-                Ok(store) => Ok(TokenStore::Keyring(store)),
+                Ok(store) => Ok(TokenStore::Keyring { store, fallback: Some(dir) }),
                 Err(why) => {
                     log::debug(format_args!("the OS keyring is not usable ({why}); using the file store"));
-                    Ok(file(Some(why)))
+                    Ok(TokenStore::File { dir, fell_back: Some(why) })
                 }
             },
         }
@@ -83,30 +87,29 @@ impl TokenStore {
     pub fn describe(&self) -> String {
         match self {
             TokenStore::File { dir, .. } => format!("{} (mode 0600)", dir.display()),
-            TokenStore::Keyring(_) => format!("the OS keyring (service '{KEYRING_SERVICE}')"),
+            TokenStore::Keyring { .. } => format!("the OS keyring (service '{KEYRING_SERVICE}')"),
         }
     }
 
     pub fn load(&self, client_id: &str, account: Option<&str>) -> Result<Option<StoredLogin>> {
         let bytes = match self {
-            TokenStore::File { dir, .. } => match std::fs::read(file_path(dir, client_id, account)) {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(Error::io("could not read the stored sign-in", e)),
+            TokenStore::File { dir, .. } => file_load(dir, client_id, account)?,
+            TokenStore::Keyring { store, fallback } => match keyring_load(store, client_id, account) {
+                Ok(Some(bytes)) => Some(bytes),
+                Ok(None) => match fallback {
+                    Some(dir) => file_load(dir, client_id, account)?,
+                    None => None,
+                },
+                Err(e) => match fallback {
+                    Some(dir) => {
+                        log::notice(format_args!("the OS keyring did not answer ({e}); reading the file store"));
+                        file_load(dir, client_id, account)?
+                    }
+                    None => return Err(keyring_failure("read", e)),
+                },
             },
-            TokenStore::Keyring(store) => {
-                let user = keyring_user(client_id, account);
-                let store = store.clone();
-                match bounded(move || {
-                    let entry = store.build(KEYRING_SERVICE, &user, None)?;
-                    entry.get_secret()
-                }) {
-                    Ok(bytes) => bytes,
-                    Err(KeyringError::NoEntry) => return Ok(None),
-                    Err(e) => return Err(keyring_failure("read", e)),
-                }
-            }
         };
+        let Some(bytes) = bytes else { return Ok(None) };
         match serde_json::from_slice::<StoredLogin>(&bytes) {
             Ok(login) if login.version == STORE_VERSION && login.client_id == client_id => Ok(Some(login)),
             _ => {
@@ -118,65 +121,67 @@ impl TokenStore {
 
     pub fn save(&self, login: &StoredLogin) -> Result<()> {
         let bytes = serde_json::to_vec(login).expect("stored logins always serialize");
+        let to_file = |dir: &Path, why: &str| {
+            log::notice(format_args!(
+                "the OS keyring is not available ({}); keeping the refresh token in {} (mode 0600)",
+                clean(why, 120),
+                dir.display()
+            ));
+            write_private_file(&file_path(dir, &login.client_id, login.account.as_deref()), &bytes)
+        };
         match self {
-            TokenStore::File { dir, fell_back } => {
-                if let Some(why) = fell_back {
-                    log::notice(format_args!(
-                        "the OS keyring is not available ({}); keeping the refresh token in {} (mode 0600)",
-                        clean(why, 120),
-                        dir.display()
-                    ));
-                }
+            TokenStore::File { dir, fell_back: Some(why) } => to_file(dir, why),
+            TokenStore::File { dir, fell_back: None } => {
                 write_private_file(&file_path(dir, &login.client_id, login.account.as_deref()), &bytes)
             }
-            TokenStore::Keyring(store) => {
+            TokenStore::Keyring { store, fallback } => {
                 let user = keyring_user(&login.client_id, login.account.as_deref());
-                let store = store.clone();
-                bounded(move || store.build(KEYRING_SERVICE, &user, None)?.set_secret(&bytes))
-                    .map_err(|e| keyring_failure("write to", e))
-            }
-        }
-    }
-
-    /// Forgets one login; true when there was one.
-    pub fn delete(&self, client_id: &str, account: Option<&str>) -> Result<bool> {
-        match self {
-            TokenStore::File { dir, .. } => match std::fs::remove_file(file_path(dir, client_id, account)) {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(Error::io("could not remove the stored sign-in", e)),
-            },
-            TokenStore::Keyring(store) => {
-                let user = keyring_user(client_id, account);
-                let store = store.clone();
-                match bounded(move || store.build(KEYRING_SERVICE, &user, None)?.delete_credential()) {
-                    Ok(()) => Ok(true),
-                    Err(KeyringError::NoEntry) => Ok(false),
-                    Err(e) => Err(keyring_failure("delete from", e)),
+                let (store, secret) = (store.clone(), bytes.clone());
+                match bounded(move || store.build(KEYRING_SERVICE, &user, None)?.set_secret(&secret)) {
+                    Ok(()) => {
+                        // A login kept in the file store before the keyring answered is now stale.
+                        if let Some(dir) = fallback {
+                            file_delete(dir, &login.client_id, login.account.as_deref())?;
+                        }
+                        Ok(())
+                    }
+                    Err(e) => match fallback {
+                        Some(dir) => to_file(dir, &e.to_string()),
+                        None => Err(keyring_failure("write to", e)),
+                    },
                 }
             }
         }
     }
 
-    /// Every stored login (for `logout --all` and `status`).
+    /// Forgets one login (from both stores under `--store auto`); true when there was one.
+    pub fn delete(&self, client_id: &str, account: Option<&str>) -> Result<bool> {
+        match self {
+            TokenStore::File { dir, .. } => file_delete(dir, client_id, account),
+            TokenStore::Keyring { store, fallback } => {
+                let user = keyring_user(client_id, account);
+                let store = store.clone();
+                let in_keyring = match bounded(move || store.build(KEYRING_SERVICE, &user, None)?.delete_credential()) {
+                    Ok(()) => true,
+                    Err(KeyringError::NoEntry) => false,
+                    Err(e) => return Err(keyring_failure("delete from", e)),
+                };
+                let in_file = match fallback {
+                    Some(dir) => file_delete(dir, client_id, account)?,
+                    None => false,
+                };
+                Ok(in_keyring || in_file)
+            }
+        }
+    }
+
+    /// Every stored login (for `logout --all`).
     pub fn all(&self) -> Result<Vec<StoredLogin>> {
         let blobs: Vec<Vec<u8>> = match self {
-            TokenStore::File { dir, .. } => match std::fs::read_dir(dir) {
-                Ok(items) => items
-                    .filter_map(|item| item.ok())
-                    .map(|item| item.path())
-                    .filter(|path| {
-                        path.file_name()
-                            .and_then(|n| n.to_str())
-                            .is_some_and(|n| n.starts_with("login-") && n.ends_with(".json"))
-                    })
-                    .filter_map(|path| std::fs::read(path).ok())
-                    .collect(),
-                Err(_) => Vec::new(),
-            },
-            TokenStore::Keyring(store) => {
+            TokenStore::File { dir, .. } => file_all(dir),
+            TokenStore::Keyring { store, fallback } => {
                 let store = store.clone();
-                bounded(move || {
+                let mut blobs = bounded(move || {
                     let spec = std::collections::HashMap::from([("service", KEYRING_SERVICE)]);
                     store
                         .search(&spec)?
@@ -184,7 +189,9 @@ impl TokenStore {
                         .map(|entry| entry.get_secret())
                         .collect::<keyring_core::Result<Vec<_>>>()
                 })
-                .map_err(|e| keyring_failure("search", e))?
+                .map_err(|e| keyring_failure("search", e))?;
+                blobs.extend(fallback.as_deref().map(file_all).unwrap_or_default());
+                blobs
             }
         };
         Ok(blobs
@@ -204,7 +211,49 @@ impl TokenStore {
     }
 }
 
-fn file_path(dir: &std::path::Path, client_id: &str, account: Option<&str>) -> PathBuf {
+fn file_load(dir: &Path, client_id: &str, account: Option<&str>) -> Result<Option<Vec<u8>>> {
+    match std::fs::read(file_path(dir, client_id, account)) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io("could not read the stored sign-in", e)),
+    }
+}
+
+fn file_delete(dir: &Path, client_id: &str, account: Option<&str>) -> Result<bool> {
+    match std::fs::remove_file(file_path(dir, client_id, account)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io("could not remove the stored sign-in", e)),
+    }
+}
+
+fn file_all(dir: &Path) -> Vec<Vec<u8>> {
+    let Ok(items) = std::fs::read_dir(dir) else { return Vec::new() };
+    items
+        .filter_map(|item| item.ok())
+        .map(|item| item.path())
+        .filter(|path| {
+            path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("login-") && n.ends_with(".json"))
+        })
+        .filter_map(|path| std::fs::read(path).ok())
+        .collect()
+}
+
+fn keyring_load(
+    store: &Arc<keyring_core::CredentialStore>,
+    client_id: &str,
+    account: Option<&str>,
+) -> Result<Option<Vec<u8>>, KeyringError> {
+    let user = keyring_user(client_id, account);
+    let store = store.clone();
+    match bounded(move || store.build(KEYRING_SERVICE, &user, None)?.get_secret()) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(KeyringError::NoEntry) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn file_path(dir: &Path, client_id: &str, account: Option<&str>) -> PathBuf {
     let key = CacheKey::new(&["login", client_id, account.unwrap_or_default()]);
     dir.join(format!("login-{}.json", key.as_str()))
 }

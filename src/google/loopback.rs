@@ -1,8 +1,9 @@
 //! The loopback listener of the browser sign-in: bound to 127.0.0.1 only, it waits for the one redirect
 //! that carries our `state`, answers the browser with a short page, and gives up at the deadline. Stray
 //! requests (favicon, other paths, requests without parameters) get a 404 or 400 and the wait goes on; a
-//! client that connects and sends nothing is dropped after a short read timeout. A wrong `state` or an
-//! `error=` answer ends the sign-in with a clear message.
+//! client that connects and sends nothing is dropped after a short read timeout. An answer with a wrong
+//! `state` is refused and reported, and the wait goes on; an `error=` answer with our state ends the
+//! sign-in with a clear message.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -103,15 +104,13 @@ fn handle(mut stream: TcpStream, state: &Secret<String>, deadline: Instant) -> R
             Ok(None)
         }
         Callback::Code { state: got, .. } | Callback::Error { state: got, .. } if got != *state.expose() => {
-            respond(
-                &mut stream,
-                "400 Bad Request",
-                "Sign-in failed: the answer does not belong to this sign-in. You can close this tab.",
-            );
-            Err(Error::SignIn(
-                "the sign-in callback carried a wrong state, so it was not ours (a stale tab, or a forged request)"
-                    .into(),
-            ))
+            // Not ours (a stale tab, or a forged request): refuse it and keep waiting, so that no other
+            // local process can end the sign-in.
+            respond(&mut stream, "400 Bad Request", "This answer does not belong to the sign-in in progress.");
+            log::notice(format_args!(
+                "ignored a sign-in answer with a wrong state (a stale browser tab, or a forged request); still waiting"
+            ));
+            Ok(None)
         }
         Callback::Error { error, description, .. } => {
             respond(&mut stream, "200 OK", "Sign-in was not completed. You can close this tab.");

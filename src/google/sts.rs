@@ -84,7 +84,7 @@ fn subject_token(session: &Session, account: &ExternalAccount) -> Result<Secret<
     }
     if let Some(url) = &source.url {
         let headers: Vec<(&str, &str)> = source.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let response = session.http()?.get(url, &headers).map_err(context)?;
+        let response = session.http()?.get_allowing_link_local(url, &headers).map_err(context)?;
         if !(200..300).contains(&response.status) {
             return Err(context(response.into_error()));
         }

@@ -208,6 +208,24 @@ fn impersonation_by_flag_with_a_key_an_authorized_user_and_the_metadata_server()
         .token();
     assert_eq!(jwt_claims(&token)["email"], TARGET);
 
+    // Another account's ADC file (same gcloud client id) never reuses the first account's access token.
+    let other = h.google.issue_refresh_token(GCLOUD_CLIENT, "other@example.com");
+    h.google.allow_impersonation("other@example.com", TARGET);
+    let other_adc = h.write(
+        "adc-other.json",
+        &json!({"type": "authorized_user", "client_id": GCLOUD_CLIENT, "client_secret": GCLOUD_SECRET, "refresh_token": other}).to_string(),
+    );
+    h.google.reset_counts();
+    h.run_with(
+        &["token", "--audience", "aud-5", "--impersonate-service-account", TARGET],
+        &[
+            ("GOOGLE_APPLICATION_CREDENTIALS", other_adc.to_str().unwrap()),
+            ("IAP_TOKEN_TOKEN_URI", &h.google.token_uri()),
+        ],
+    )
+    .token();
+    assert_eq!(h.google.count(Endpoint::Token), 1, "a new access token for the other account");
+
     // Source: the metadata server (nothing else configured).
     h.google.allow_impersonation(VM_EMAIL, TARGET);
     let metadata = h.google.metadata_host();

@@ -254,6 +254,13 @@ fn usage_errors_exit_2_with_one_line() {
     assert!(line.contains("invalid value 'yaml' for '--format"), "{line}");
     let line = h.run(&["frobnicate"]).failure(2);
     assert!(line.contains("unrecognized subcommand 'frobnicate'"), "{line}");
+    let line = h.run(&["token", "--audience", AUD, "--timeout", "5000000000000000000"]).failure(2);
+    assert!(line.contains("--timeout must be between 1 and 3600 seconds"), "{line}");
+    let line = h.run(&["token", "--audience", AUD, "--login-timeout", "18446744073709551615"]).failure(2);
+    assert!(line.contains("--login-timeout must be between 1 and 86400 seconds"), "{line}");
+    let line = h.run(&["generate-user-id-token", "--desktop_client_id", "X"]).failure(2);
+    assert!(line.contains("required arguments were not provided: --desktop_client_secret_gcp_secret_name"), "{line}");
+    assert!(line.contains("--project <PROJECT>"), "every missing argument is named: {line}");
 }
 
 #[test]

@@ -221,17 +221,31 @@ fn hostile_callbacks_are_answered_and_survived() {
 }
 
 #[test]
-fn wrong_state_and_denial_end_the_sign_in_clearly() {
+fn a_wrong_state_is_refused_and_reported_and_a_denial_ends_the_sign_in() {
     let h = user_harness();
     let (browser, url_file) = recording_browser(&h);
     let child = spawn_login(&h, &browser, "30");
-    let (_, redirect_uri, _) = wait_for_url(&url_file);
+    let (url, redirect_uri, _) = wait_for_url(&url_file);
     assert_eq!(http_get(&redirect_uri, "/?code=stolen&state=forged"), "HTTP/1.1 400 Bad Request");
+    assert_eq!(http_get(&redirect_uri, "/?error=access_denied&state=forged"), "HTTP/1.1 400 Bad Request");
+    // No other process can end the sign-in: the real answer still completes it.
+    let answer = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .get(&url)
+        .call()
+        .unwrap();
+    let location = answer.headers().get("location").unwrap().to_str().unwrap().to_string();
+    assert_eq!(http_get(&redirect_uri, &location[location.find("/?").unwrap()..]), "HTTP/1.1 200 OK");
     let run = Run::from_output(child.wait_with_output().unwrap());
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stdout, "");
-    assert!(run.stderr.contains("the sign-in callback carried a wrong state"), "{}", run.stderr);
-    assert_eq!(h.google.count(Endpoint::Token), 0, "a forged code is never exchanged");
+    assert_eq!(run.stderr.matches("ignored a sign-in answer with a wrong state").count(), 2, "{}", run.stderr);
+    let exchanged: Vec<String> =
+        h.google.requests().iter().filter_map(|r| r.form_value("code").map(str::to_string)).collect();
+    assert!(!exchanged.iter().any(|code| code == "stolen"), "a forged code is never exchanged");
 
     std::fs::remove_file(&url_file).unwrap();
     let child = spawn_login(&h, &browser, "30");
@@ -270,8 +284,11 @@ fn no_sign_in_where_none_may_run_exit_3_with_the_login_command() {
         secret_file.to_str().unwrap(),
     ];
     let expected_command = format!(
-        "run: iap-token login --client-id {DESKTOP_CLIENT} --client-secret-file {} --audience {AUD} --cache-dir {} --state-dir {} --store file",
+        "run: iap-token login --client-id {DESKTOP_CLIENT} --client-secret-file {} --audience {AUD} --auth-uri {} --token-uri {} \
+--cache-dir {} --state-dir {} --store file",
         secret_file.display(),
+        h.google.auth_uri(),
+        h.google.token_uri(),
         h.cache_dir().display(),
         h.state_dir().display()
     );
@@ -523,4 +540,20 @@ fn no_browser_reads_the_pasted_redirect_from_the_terminal() {
     assert_eq!(h.google.count(Endpoint::Authorize), 1);
     let status = run_detached(&h, &["status", "--client-id", DESKTOP_CLIENT, "--audience", AUD], &[]);
     assert_eq!(status.code, 0, "{}", status.stdout);
+}
+
+#[test]
+fn status_speaks_for_this_configuration_only() {
+    let h = user_harness();
+    // A token of another source is cached; it says nothing about this user's sign-in.
+    let metadata = h.google.metadata_host();
+    h.run_with(&["token", "--audience", "other", "--source", "metadata"], &[("GCE_METADATA_HOST", &metadata)]).token();
+    let status = run_detached(&h, &["status", "--client-id", DESKTOP_CLIENT], &[]);
+    assert_eq!(status.code, 3, "{}", status.stdout);
+    assert!(status.stdout.contains("cached tokens: none"), "{}", status.stdout);
+    // Configuration errors are errors, not "ready".
+    let line = run_detached(&h, &["status", "--service-account-key", "/nonexistent/key.json"], &[]).failure(1);
+    assert!(line.contains("could not read the credential file /nonexistent/key.json"), "{line}");
+    let line = run_detached(&h, &["status", "--source", "user"], &[]).failure(2);
+    assert!(line.contains("--source user needs --client-id"), "{line}");
 }
