@@ -275,3 +275,43 @@ fn server_text_is_cleaned_before_it_reaches_the_terminal() {
     assert!(!line.contains('\u{1b}') && !line.contains('\r'), "{line:?}");
     assert!(line.contains("?[31mred forged line"), "{line}");
 }
+
+#[test]
+fn https_endpoints_are_verified_and_ca_file_adds_a_root() {
+    let h = Harness::new();
+    h.google.add_user_client(DESKTOP_CLIENT, DESKTOP_SECRET);
+    let refresh = h.google.issue_refresh_token(DESKTOP_CLIENT, "user@example.com");
+    crate::user_flow::seed_login(&h, &refresh);
+    let front = crate::tls_front::TlsFront::start(h.google.metadata_host());
+    let token_uri = format!("{}/token", front.url());
+    let args = [
+        "token",
+        "--audience",
+        AUD,
+        "--client-id",
+        DESKTOP_CLIENT,
+        "--client-secret",
+        DESKTOP_SECRET,
+        "--token-uri",
+        &token_uri,
+        "--non-interactive",
+    ];
+    // The fake's certificate is not trusted by the system roots: refused, with the network hint.
+    let line = h.run(&args).failure(1);
+    assert!(line.contains(&format!("no answer from {token_uri}")), "{line}");
+    assert!(line.contains("--ca-file"), "{line}");
+    assert_eq!(h.google.count(Endpoint::Token), 0, "nothing was sent over an unverified connection");
+    // Trusted through --ca-file, added to the system roots.
+    let ca = h.write("ca.pem", &front.ca_pem);
+    let mut with_ca = args.to_vec();
+    with_ca.extend(["--ca-file", ca.to_str().unwrap()]);
+    let token = h.run(&with_ca).token();
+    assert_eq!(jwt_claims(&token)["aud"], AUD);
+    assert_eq!(h.google.count(Endpoint::Token), 1);
+    // A file without certificates is a clear configuration error.
+    let empty = h.write("empty.pem", "not a certificate\n");
+    let mut bad = args.to_vec();
+    bad.extend(["--ca-file", empty.to_str().unwrap(), "--force-refresh"]);
+    let line = h.run(&bad).failure(1);
+    assert!(line.contains("holds no PEM certificate"), "{line}");
+}

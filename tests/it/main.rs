@@ -15,4 +15,5 @@ mod google_creds;
 mod key_source;
 mod kubectl;
 mod stress;
+mod tls_front;
 mod user_flow;
