@@ -54,6 +54,7 @@ const GIT_REPEATED_LEN: usize = 128 * 1024;
 
 /// Whether `IAP_TOKEN_FUZZ_SKIP` (a comma-separated list) names `property`: lets a target keep fuzzing
 /// the other properties while a finding on this one is open (libFuzzer stops at the first failure).
+#[allow(clippy::disallowed_methods, reason = "a switch of the fuzzing harness, not of the product")]
 fn skipped(property: &str) -> bool {
     std::env::var("IAP_TOKEN_FUZZ_SKIP").is_ok_and(|names| names.split(',').any(|name| name.trim() == property))
 }

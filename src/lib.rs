@@ -10,6 +10,8 @@
 //! ([`jwt`]), save, serve. [`output`] is the only code that writes stdout. Secrets travel inside
 //! [`secret::Secret`]. [`authenticator`] offers the same to Rust programs.
 
+#![deny(clippy::print_stdout)]
+
 pub mod authenticator;
 pub mod browser;
 pub mod cache;

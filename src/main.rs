@@ -1,5 +1,7 @@
 //! The `iap-token` binary: parse, validate, run, and print any error once, as one line on stderr.
 
+#![deny(clippy::print_stdout)]
+
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};

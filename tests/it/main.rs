@@ -1,5 +1,8 @@
 //! Integration tests: the built binary against a fake Google on 127.0.0.1, and the real clients.
 
+// The rule that only config.rs reads the environment is the product's, not the tests'.
+#![allow(clippy::disallowed_methods)]
+
 mod cache;
 mod cli_docs;
 mod common;
