@@ -411,3 +411,30 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[test]
+fn redirects_are_never_followed() {
+    let h = Harness::new();
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let port = server.server_addr().to_ip().unwrap().port();
+    let target = h.google.token_uri();
+    let redirector = std::thread::spawn(move || {
+        let mut answered = 0;
+        // Wait long for the first request, briefly for any retry after it.
+        while let Ok(Some(request)) =
+            server.recv_timeout(Duration::from_millis(if answered == 0 { 10_000 } else { 500 }))
+        {
+            let location = tiny_http::Header::from_bytes("Location", target.as_bytes()).unwrap();
+            let _ =
+                request.respond(tiny_http::Response::from_string("moved").with_status_code(302).with_header(location));
+            answered += 1;
+        }
+        answered
+    });
+    let key = h.write("key.json", &sa_key_json(&format!("http://127.0.0.1:{port}/token")));
+    let line = h.run(&["token", "--audience", AUD, "--service-account-key", key.to_str().unwrap()]).failure(1);
+    assert!(line.contains("answered HTTP 302"), "{line}");
+    assert!(line.contains("redirects are not followed"), "{line}");
+    assert_eq!(h.google.count(Endpoint::Token), 0, "the assertion never reached the redirect's target");
+    assert_eq!(redirector.join().unwrap(), 1, "a 302 is not retried either");
+}
