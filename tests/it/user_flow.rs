@@ -172,6 +172,13 @@ fn wait_for_url(url_file: &Path) -> (String, String, String) {
     (url, get("redirect_uri"), get("state"))
 }
 
+/// Plays the person who approves at the fake's authorize page: the redirect it answers with.
+fn approve(authorize_url: &str) -> String {
+    let agent = ureq::Agent::config_builder().max_redirects(0).http_status_as_error(false).build().new_agent();
+    let answer = agent.get(authorize_url).call().unwrap();
+    answer.headers().get("location").expect("a redirect").to_str().unwrap().to_string()
+}
+
 fn http_get(redirect_uri: &str, path_and_query: &str) -> String {
     let authority = redirect_uri.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(authority).unwrap();
@@ -203,15 +210,7 @@ fn hostile_callbacks_are_answered_and_survived() {
     drop(idle);
     // Now the real answer: get a code from the fake's authorize endpoint and deliver it.
     let (url, _, _) = wait_for_url(&url_file);
-    let answer = ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-        .get(&url)
-        .call()
-        .unwrap();
-    let location = answer.headers().get("location").unwrap().to_str().unwrap().to_string();
+    let location = approve(&url);
     let path_and_query = &location[location.find("/?").unwrap()..];
     assert_eq!(http_get(&redirect_uri, path_and_query), "HTTP/1.1 200 OK");
     let run = Run::from_output(child.wait_with_output().unwrap());
@@ -229,15 +228,7 @@ fn a_wrong_state_is_refused_and_reported_and_a_denial_ends_the_sign_in() {
     assert_eq!(http_get(&redirect_uri, "/?code=stolen&state=forged"), "HTTP/1.1 400 Bad Request");
     assert_eq!(http_get(&redirect_uri, "/?error=access_denied&state=forged"), "HTTP/1.1 400 Bad Request");
     // No other process can end the sign-in: the real answer still completes it.
-    let answer = ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-        .get(&url)
-        .call()
-        .unwrap();
-    let location = answer.headers().get("location").unwrap().to_str().unwrap().to_string();
+    let location = approve(&url);
     assert_eq!(http_get(&redirect_uri, &location[location.find("/?").unwrap()..]), "HTTP/1.1 200 OK");
     let run = Run::from_output(child.wait_with_output().unwrap());
     assert_eq!(run.code, 0, "{}", run.stderr);
@@ -519,15 +510,7 @@ fn no_browser_reads_the_pasted_redirect_from_the_terminal() {
             break line[start..].trim().to_string();
         }
     };
-    let answer = ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-        .get(&url)
-        .call()
-        .unwrap();
-    let redirected = answer.headers().get("location").unwrap().to_str().unwrap().to_string();
+    let redirected = approve(&url);
     let mut stdin = child.stdin.take().unwrap();
     writeln!(stdin, "{redirected}").unwrap();
     let mut rest = String::new();
