@@ -50,7 +50,7 @@ fn login(settings: &Settings) -> Result<ExitCode> {
     let session = Session::new(settings);
     let client = UserClient::from_settings(settings)?;
     {
-        let _login = user::lock_login(settings, &client)?;
+        let _login = user::lock_login(settings, &client.client_id, client.account.as_deref())?;
         let store = TokenStore::open(&settings.cache)?;
         user::sign_in(&session, &client, &store).map_err(|e| e.context("the sign-in failed"))?;
     }
@@ -88,6 +88,10 @@ fn logout(settings: &Settings, all: bool, revoke: bool) -> Result<ExitCode> {
     if let Some(audience) = &settings.audience {
         removed += usize::from(cache.remove(&cache_key(&source, audience))?);
     }
+    let _login_lock = match &source {
+        Source::User { client_id, account } => Some(user::lock_login(settings, client_id, account.as_deref())?),
+        _ => None,
+    };
     if let Source::User { client_id, account } = &source
         && let Some(login) = store.load(client_id, account.as_deref())?
     {

@@ -213,11 +213,19 @@ mod tests {
     /// clap's result for the same words, with the environment given as the options it stands for.
     fn by_clap(words: &[&str]) -> String {
         let cli = Cli::try_parse_from(argv(words)).unwrap_or_else(|e| panic!("clap refuses {words:?}: {e}"));
-        format!("{cli:?}")
+        format!("{cli:?} secret={:?}", secret_of(&cli))
     }
 
     fn by_fast(words: &[&str], env: &FakeEnv) -> Option<String> {
-        parse(&argv(words), env).map(|cli| format!("{cli:?}"))
+        parse(&argv(words), env).map(|cli| format!("{cli:?} secret={:?}", secret_of(&cli)))
+    }
+
+    /// The client secret in clear: `Debug` redacts it, so the comparisons add it explicitly.
+    fn secret_of(cli: &Cli) -> Option<String> {
+        match &cli.command {
+            Command::Token(token) => token.auth.client_secret.as_ref().map(|s| s.expose().clone()),
+            _ => None,
+        }
     }
 
     /// A valid value for each option.

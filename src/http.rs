@@ -106,25 +106,29 @@ impl Http {
     /// `GET` with extra headers.
     pub fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response> {
         check_url(url)?;
-        self.get_unchecked(url, headers)
+        self.get_unchecked(url, headers, true)
     }
 
     /// `GET` that also allows plain `http://` to a link-local host: cloud instance metadata services
     /// (Azure's, for a federated subject token) live at 169.254.169.254 and speak only http.
+    /// Such a service is reached directly, never through a proxy.
     pub fn get_allowing_link_local(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response> {
-        if !is_link_local_http(url) {
+        let link_local = is_link_local_http(url);
+        if !link_local {
             check_url(url)?;
         }
-        self.get_unchecked(url, headers)
+        self.get_unchecked(url, headers, !link_local)
     }
 
-    fn get_unchecked(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response> {
+    fn get_unchecked(&self, url: &str, headers: &[(&str, &str)], proxied: bool) -> Result<Response> {
         self.send(url, Retry::Allowed, |agent, timeout| {
             let mut request = agent.get(url);
             for (name, value) in headers {
                 request = request.header(*name, *value);
             }
-            request.config().timeout_global(Some(timeout)).build().call()
+            let config = request.config().timeout_global(Some(timeout));
+            let config = if proxied { config } else { config.proxy(None) };
+            config.build().call()
         })
     }
 

@@ -118,7 +118,7 @@ fn read_client_secret_file(path: &Path) -> Result<(Secret<String>, Option<String
 pub fn id_token(session: &Session, audience: &str) -> Result<Secret<String>> {
     let settings = session.settings();
     let client = UserClient::from_settings(settings)?;
-    let _login = lock_login(settings, &client)?;
+    let _login = lock_login(settings, &client.client_id, client.account.as_deref())?;
     let store = TokenStore::open(&settings.cache)?;
     if let Some(login) = store.load(&client.client_id, client.account.as_deref())? {
         match refresh(session, &client, &store, login, audience) {
@@ -146,8 +146,8 @@ pub fn id_token(session: &Session, audience: &str) -> Result<Secret<String>> {
 /// Serialises everything that reads or replaces the stored login of this client and account across
 /// processes (refreshes for other audiences, sign-ins), so that two processes never sign in twice nor
 /// drop a login the other just stored. Taken only on a cache miss.
-pub fn lock_login(settings: &Settings, client: &UserClient) -> Result<KeyLock> {
-    let key = CacheKey::new(&["login", &client.client_id, client.account.as_deref().unwrap_or_default()]);
+pub fn lock_login(settings: &Settings, client_id: &str, account: Option<&str>) -> Result<KeyLock> {
+    let key = CacheKey::new(&["login", client_id, account.unwrap_or_default()]);
     let wait = settings.login.timeout + settings.net.timeout * 4 + std::time::Duration::from_secs(5);
     KeyLock::acquire(&settings.cache.dir, &key, wait)
 }
@@ -307,6 +307,18 @@ pub fn login_command(settings: &Settings) -> String {
         if let Some(value) = value {
             words.push(format!("{flag} {}", shell_word(value)));
         }
+    }
+    if matches!(settings.client_secret, Some(ClientSecretSource::SecretManager(_))) {
+        // What reading the secret needs: the credentials and the endpoint it was configured with.
+        if let Some(key) = &settings.key_file {
+            words.push(format!("--service-account-key {}", shell_word(&key.display().to_string())));
+        }
+        if settings.endpoints.secret_manager != crate::config::DEFAULT_SECRET_MANAGER {
+            words.push(format!("--secret-manager-endpoint {}", shell_word(&settings.endpoints.secret_manager)));
+        }
+    }
+    if let Some(ca_file) = &settings.net.ca_file {
+        words.push(format!("--ca-file {}", shell_word(&ca_file.display().to_string())));
     }
     words.extend(settings.cache.dirs_given.iter().cloned());
     words.join(" ")

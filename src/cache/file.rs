@@ -12,27 +12,62 @@ use super::{CacheKey, ENTRY_VERSION, Entry};
 use crate::error::{Error, Result};
 use crate::log;
 
-/// Creates `dir` (and parents) with mode 0700. A directory that already exists is used as it is, unless
-/// other users can write to it (a shared directory such as /tmp): then someone else could plant or swap
-/// entries, so it is refused. Its mode is never changed, since it may not be ours to change.
+/// Creates `dir` (and parents) with mode 0700. A directory that already exists is used as it is if it is
+/// ours and no one else can write to it; a shared or foreign directory (such as /tmp) is refused, since
+/// someone else could plant or swap entries there. An existing directory's mode is never changed.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    if let Ok(meta) = fs::metadata(dir) {
-        #[cfg(unix)]
-        if meta.is_dir() && meta.permissions().mode() & 0o022 != 0 {
-            return Err(Error::config(
-                format!("refusing to keep tokens in {}: other users can write to it", dir.display()),
-                format!("choose a private directory, for example {}", dir.join("iap-token").display()),
-            ));
-        }
-        if meta.is_dir() {
-            return Ok(());
-        }
+    if let Ok(meta) = fs::metadata(dir)
+        && meta.is_dir()
+    {
+        return if is_private(&meta) {
+            Ok(())
+        } else {
+            Err(Error::config(
+                format!(
+                    "refusing to keep tokens in {}: it belongs to another user or others can write to it",
+                    dir.display()
+                ),
+                "choose a directory of your own that only you can write to, or leave --cache-dir / --state-dir at their defaults",
+            ))
+        };
     }
     let mut builder = DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     builder.mode(0o700);
     builder.create(dir).map_err(|e| Error::io(format!("could not create {}", dir.display()), e))
+}
+
+/// Whether a file or directory is ours and not writable by anyone else: only such files are trusted to
+/// hold tokens (a token planted by another user would make us act as someone else).
+#[cfg(unix)]
+pub fn is_private(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    meta.uid() == me && meta.mode() & 0o022 == 0
+}
+
+#[cfg(not(unix))]
+pub fn is_private(_meta: &fs::Metadata) -> bool {
+    true
+}
+
+/// Reads a file that holds tokens, if it exists and is private (see [`is_private`]).
+pub fn read_private_file(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !is_private(&file.metadata()?) {
+        log::notice(format_args!("ignoring {}: it belongs to another user or others can write to it", path.display()));
+        return Ok(None);
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// Writes `bytes` to `path` atomically with mode 0600.
@@ -111,7 +146,7 @@ impl Cache {
     /// The entry for `key`; a missing, unreadable, corrupt or foreign entry is `None` (and will be replaced).
     pub fn read(&self, key: &CacheKey) -> Option<Entry> {
         let path = self.entry_path(key);
-        let bytes = fs::read(&path).ok()?;
+        let bytes = read_private_file(&path).ok()??;
         match serde_json::from_slice::<Entry>(&bytes) {
             Ok(entry) if entry.version == ENTRY_VERSION => Some(entry),
             Ok(_) => {
@@ -206,7 +241,7 @@ mod tests {
         let dir = tempfile_dir();
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777)).unwrap();
         let err = write_private_file(&dir.join("k.json"), b"{}").unwrap_err();
-        assert!(err.to_string().contains("other users can write to it"), "{err}");
+        assert!(err.to_string().contains("others can write to it"), "{err}");
         assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o7777, 0o1777);
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
         write_private_file(&dir.join("k.json"), b"{}").unwrap();
@@ -214,6 +249,18 @@ mod tests {
         let created = dir.join("new/deeper");
         write_private_file(&created.join("k.json"), b"{}").unwrap();
         assert_eq!(fs::metadata(&created).unwrap().permissions().mode() & 0o777, 0o700);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn files_others_can_write_are_not_trusted() {
+        let dir = tempfile_dir();
+        let path = dir.join("k.json");
+        write_private_file(&path, b"{}").unwrap();
+        assert_eq!(read_private_file(&path).unwrap().as_deref(), Some(&b"{}"[..]));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o622)).unwrap();
+        assert_eq!(read_private_file(&path).unwrap(), None, "a group/world-writable file is treated as absent");
+        assert_eq!(read_private_file(&dir.join("missing.json")).unwrap(), None);
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -42,8 +42,10 @@ impl KeyLock {
                     return Err(Error::io(format!("could not lock {}", path.display()), e));
                 }
             }
-            if !said {
-                log::debug(format_args!("waiting for another iap-token process to finish refreshing"));
+            if !said && start.elapsed() >= Duration::from_secs(1) {
+                log::notice(format_args!(
+                    "waiting for another iap-token process (a sign-in or refresh of the same token) to finish"
+                ));
                 said = true;
             }
             if start.elapsed() >= wait {

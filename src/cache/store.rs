@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::CacheKey;
-use super::file::write_private_file;
+use super::file::{read_private_file, write_private_file};
 use crate::cli::StoreArg;
 use crate::config::CacheSettings;
 use crate::error::{Error, Result, clean};
@@ -92,29 +92,36 @@ impl TokenStore {
     }
 
     pub fn load(&self, client_id: &str, account: Option<&str>) -> Result<Option<StoredLogin>> {
-        let bytes = match self {
-            TokenStore::File { dir, .. } => file_load(dir, client_id, account)?,
-            TokenStore::Keyring { store, fallback } => match keyring_load(store, client_id, account) {
-                Ok(Some(bytes)) => Some(bytes),
-                Ok(None) => match fallback {
-                    Some(dir) => file_load(dir, client_id, account)?,
-                    None => None,
-                },
-                Err(e) => match fallback {
-                    Some(dir) => {
-                        log::notice(format_args!("the OS keyring did not answer ({e}); reading the file store"));
-                        file_load(dir, client_id, account)?
-                    }
-                    None => return Err(keyring_failure("read", e)),
-                },
-            },
+        let parse = |bytes: Option<Vec<u8>>, place: &str| {
+            let bytes = bytes?;
+            match serde_json::from_slice::<StoredLogin>(&bytes) {
+                Ok(login) if login.version == STORE_VERSION && login.client_id == client_id => Some(login),
+                _ => {
+                    log::notice(format_args!("ignoring an unreadable stored sign-in in {place}"));
+                    None
+                }
+            }
         };
-        let Some(bytes) = bytes else { return Ok(None) };
-        match serde_json::from_slice::<StoredLogin>(&bytes) {
-            Ok(login) if login.version == STORE_VERSION && login.client_id == client_id => Ok(Some(login)),
-            _ => {
-                log::notice(format_args!("ignoring an unreadable stored sign-in in {}", self.describe()));
-                Ok(None)
+        match self {
+            TokenStore::File { dir, .. } => Ok(parse(file_load(dir, client_id, account)?, &self.describe())),
+            TokenStore::Keyring { store, fallback } => {
+                let in_keyring = match keyring_load(store, client_id, account) {
+                    Ok(bytes) => parse(bytes, &self.describe()),
+                    Err(e) if fallback.is_some() => {
+                        log::notice(format_args!("the OS keyring did not answer ({e}); reading the file store"));
+                        None
+                    }
+                    Err(e) => return Err(keyring_failure("read", e)),
+                };
+                let in_file = match fallback {
+                    Some(dir) => parse(file_load(dir, client_id, account)?, &format!("{}", dir.display())),
+                    None => None,
+                };
+                // Under --store auto a login may be in both (the keyring failed once): the newer one wins.
+                Ok(match (in_keyring, in_file) {
+                    (Some(a), Some(b)) => Some(if b.created_at > a.created_at { b } else { a }),
+                    (a, b) => a.or(b),
+                })
             }
         }
     }
@@ -164,6 +171,10 @@ impl TokenStore {
                 let in_keyring = match bounded(move || store.build(KEYRING_SERVICE, &user, None)?.delete_credential()) {
                     Ok(()) => true,
                     Err(KeyringError::NoEntry) => false,
+                    Err(e) if fallback.is_some() => {
+                        log::notice(format_args!("could not delete the sign-in from the OS keyring ({e})"));
+                        false
+                    }
                     Err(e) => return Err(keyring_failure("delete from", e)),
                 };
                 let in_file = match fallback {
@@ -194,11 +205,15 @@ impl TokenStore {
                 blobs
             }
         };
-        Ok(blobs
+        let mut logins: Vec<StoredLogin> = blobs
             .iter()
             .filter_map(|bytes| serde_json::from_slice::<StoredLogin>(bytes).ok())
             .filter(|login| login.version == STORE_VERSION)
-            .collect())
+            .collect();
+        // A login kept in both stores counts once.
+        logins.sort_by(|a, b| (&a.client_id, &a.account).cmp(&(&b.client_id, &b.account)));
+        logins.dedup_by(|a, b| a.client_id == b.client_id && a.account == b.account);
+        Ok(logins)
     }
 
     /// Forgets every login; returns how many there were.
@@ -212,11 +227,8 @@ impl TokenStore {
 }
 
 fn file_load(dir: &Path, client_id: &str, account: Option<&str>) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(file_path(dir, client_id, account)) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("could not read the stored sign-in", e)),
-    }
+    read_private_file(&file_path(dir, client_id, account))
+        .map_err(|e| Error::io("could not read the stored sign-in", e))
 }
 
 fn file_delete(dir: &Path, client_id: &str, account: Option<&str>) -> Result<bool> {
@@ -235,7 +247,7 @@ fn file_all(dir: &Path) -> Vec<Vec<u8>> {
         .filter(|path| {
             path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("login-") && n.ends_with(".json"))
         })
-        .filter_map(|path| std::fs::read(path).ok())
+        .filter_map(|path| read_private_file(&path).ok().flatten())
         .collect()
 }
 

@@ -243,3 +243,24 @@ fn a_forced_metadata_source_that_does_not_answer_says_so() {
         "{line}"
     );
 }
+
+#[test]
+fn entries_others_could_have_written_are_never_served() {
+    let h = Harness::new();
+    h.key_token(&[]).token();
+    let (path, _) = only_entry(&h);
+    // An entry others can write to may have been planted: it is ignored and replaced.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let run = h.key_token(&[]);
+    let second = run.token();
+    assert_eq!(h.google.count(Endpoint::Token), 2, "a new token was fetched");
+    assert!(run.stderr.contains("others can write to it"), "{}", run.stderr);
+    assert_eq!(only_entry(&h).1["token"], second.as_str());
+    // A shared cache directory is refused outright.
+    let shared = h.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let line = h.key_token(&["--cache-dir", shared.to_str().unwrap()]).failure(1);
+    assert!(line.contains("refusing to keep tokens in"), "{line}");
+    assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777, 0o1777, "never chmod-ed");
+}
