@@ -288,7 +288,7 @@ fn the_library_api_mirrors_the_python_authenticator() {
 
 /// Runs `script` (sh) inside a fresh D-Bus session with an unlocked gnome-keyring.
 fn in_keyring_session(h: &Harness, script: &str) -> Run {
-    for tool in ["dbus-run-session", "gnome-keyring-daemon"] {
+    for tool in ["dbus-run-session", "dbus-send", "gnome-keyring-daemon"] {
         assert!(
             Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().unwrap().status.success(),
             "{tool} is not installed: run scripts/install-test-deps"
@@ -299,7 +299,14 @@ fn in_keyring_session(h: &Harness, script: &str) -> Run {
         .arg("--")
         .arg("sh")
         .arg("-c")
-        .arg(format!("echo -n pw | gnome-keyring-daemon --unlock --components=secrets >/dev/null 2>&1\n{script}"))
+        .arg(format!(
+            // The daemon runs in the foreground of this shell, so that it ends with the session.
+            "(printf pw | gnome-keyring-daemon --foreground --unlock --components=secrets >/dev/null 2>&1) & keyring=$!\n\
+             for _ in $(seq 50); do ready=$(dbus-send --session --print-reply --dest=org.freedesktop.DBus / \
+             org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -c true); \
+             [ \"$ready\" = 1 ] && break; sleep 0.1; done\n\
+             ( {script} ); status=$?\nkill $keyring 2>/dev/null; exit $status"
+        ))
         .env_clear()
         .envs(h.env_vars())
         .env("IAP_TOKEN_TOKEN_URI", h.google.token_uri())
