@@ -105,10 +105,10 @@ pub fn single_flight(
     fresh: impl Fn(&Entry) -> bool,
     fetch: impl FnOnce() -> Result<Entry>,
 ) -> Result<(Entry, Served)> {
-    let before = cache.read(key);
-    if !force && let Some(entry) = before.as_ref().filter(|entry| fresh(entry)) {
-        return Ok((entry.clone(), Served::Cache));
-    }
+    let before = match cache.read(key) {
+        Some(entry) if !force && fresh(&entry) => return Ok((entry, Served::Cache)),
+        before => before,
+    };
     let _lock = lock::KeyLock::acquire(cache.dir(), key, wait)?;
     let renewed = |entry: &Entry| before.as_ref().is_none_or(|old| old.token != entry.token);
     if let Some(entry) = cache.read(key).filter(|entry| fresh(entry) && (!force || renewed(entry))) {

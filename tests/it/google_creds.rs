@@ -129,7 +129,7 @@ fn a_crc32c_mismatch_fails_clearly() {
 }
 
 #[test]
-fn secret_manager_errors_name_the_role_needed() {
+fn an_unknown_secret_fails_with_googles_words() {
     let h = Harness::new();
     h.google.add_user_client(DESKTOP_CLIENT, DESKTOP_SECRET);
     let adc = authorized_user_adc(&h, ADMIN);

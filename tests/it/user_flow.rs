@@ -342,34 +342,12 @@ fn invalid_grant_without_a_browser_drops_the_refresh_token_and_exits_3() {
     assert_eq!(status.code, 3, "{}", status.stdout);
 }
 
-/// Stores a login in the file store the way a sign-in would, by running `login`'s storage format.
+/// Stores a login of `user@example.com` in the file store, as a sign-in would.
 pub fn seed_login(h: &Harness, refresh_token: &str) {
-    let login = serde_json::json!({
-        "version": 1,
-        "client_id": DESKTOP_CLIENT,
-        "account": null,
-        "principal": "user@example.com",
-        "refresh_token": refresh_token,
-        "client_secret": null,
-        "created_at": now(),
-    });
-    let dir = h.state_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    // The file name is private to the store; find it by asking `status` after a dry write would be
-    // circular, so write through `login` only in the browser tests and use the documented layout here.
-    let name = store_file_name(DESKTOP_CLIENT, None);
-    std::fs::write(dir.join(name), login.to_string()).unwrap();
-}
-
-fn store_file_name(client_id: &str, account: Option<&str>) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for part in ["login", client_id, account.unwrap_or_default()] {
-        hasher.update((part.len() as u64).to_be_bytes());
-        hasher.update(part.as_bytes());
-    }
-    let digest = hasher.finalize();
-    format!("login-{}.json", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>())
+    use iap_token::cache::store::{StoredLogin, TokenStore};
+    let mut login = StoredLogin::new(DESKTOP_CLIENT, None, refresh_token.to_string().into(), now());
+    login.principal = Some("user@example.com".into());
+    TokenStore::File { dir: h.state_dir(), fell_back: None }.save(&login).expect("store the login");
 }
 
 #[test]
