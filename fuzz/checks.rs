@@ -16,16 +16,16 @@ use std::sync::OnceLock;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use iap_token::cache::file::Cache;
-use iap_token::cache::store::{StoredLogin, TokenStore};
 use iap_token::cache::{CacheKey, ENTRY_VERSION, Entry};
+use iap_token::config::ExecApiVersion;
 use iap_token::config::{ExecInfo, parse_exec_info};
 use iap_token::error::{Error, clean};
 use iap_token::google::adc::{self, CredentialFile};
 use iap_token::google::loopback::{Callback, parse_callback, request_target};
 use iap_token::jwt::{self, Audiences, Claims};
-use iap_token::output::ExecApiVersion;
 use iap_token::output::git::Request;
 use iap_token::secret::Secret;
+use iap_token::store::{StoredLogin, TokenStore};
 use serde_json::Value;
 
 /// A property check: panics when `data` violates a property.

@@ -22,8 +22,8 @@ use std::path::PathBuf;
 
 use crate::cli::{AuthArgs, CacheArgs, Cli, Command, LoginArgs, NetArgs, OutputArgs, SourceArg, TokenArgs};
 use crate::config::{Action, Config, ProcessEnv, Settings};
+use crate::credential::Credential;
 use crate::error::{Error, Result};
-use crate::output::Credential;
 use crate::secret::Secret;
 
 /// ID tokens of a signed-in user for one IAP audience.

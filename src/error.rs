@@ -44,6 +44,17 @@ impl Error {
         Error::Context { context: context.into(), source: Box::new(self) }
     }
 
+    /// Gives an error answer whose status `applies` to a better hint than the generic one: the caller
+    /// knows what such an answer means for its request (a 403 from IAM means a missing role).
+    pub fn with_hint_for_status(self, applies: impl Fn(u16) -> bool, hint: impl FnOnce() -> String) -> Error {
+        match self {
+            Error::Provider { url, status, detail, .. } if applies(status) => {
+                Error::Provider { url, status, detail, hint: hint() }
+            }
+            other => other,
+        }
+    }
+
     /// The innermost error, past every context.
     pub fn root(&self) -> &Error {
         match self {

@@ -3,12 +3,14 @@
 //! Google OIDC ID tokens for services behind Identity-Aware Proxy, printed in the form the caller speaks.
 //!
 //! The architecture in a paragraph: [`cli`] holds the raw command line; [`config`] turns it and the
-//! environment into one validated [`config::Settings`]; [`source`] picks where tokens come from (a
-//! signed-in user, impersonation, Workload Identity Federation, a service-account key, the metadata
-//! server); [`get_credential`] is the use case every command shares: cache key, read the cache, serve,
-//! or take the per-key lock, read again, fetch through [`google`] over [`http`], check the token
-//! ([`jwt`]), save, serve. [`output`] is the only code that writes stdout. Secrets travel inside
-//! [`secret::Secret`]. [`authenticator`] offers the same to Rust programs.
+//! environment into one validated [`config::Settings`]; [`commands`] runs what was asked, and every
+//! credential command goes through [`get_credential`], the use case: cache key, read the cache, serve, or
+//! take the per-key lock, read again, mint a token ([`mint_id_token`]) from the source [`source`] picked,
+//! check it ([`jwt`]), save, serve. Minting uses the [`session`] (HTTP client, access tokens for Google
+//! APIs), the user sign-in ([`user`]) and the wire clients of [`google`] over [`http`]. [`cache`] keeps ID
+//! and access tokens, [`store`] the refresh tokens. [`output`] is the only code that writes stdout.
+//! Secrets travel inside [`secret::Secret`]. [`authenticator`] offers the same to Rust programs.
+//! Layers point one way: see docs/architecture.md.
 
 #![deny(clippy::print_stdout)]
 
@@ -16,8 +18,10 @@ pub mod authenticator;
 pub mod browser;
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod credential;
 pub mod error;
 pub mod fast_path;
 pub mod google;
@@ -28,23 +32,21 @@ pub mod output;
 pub mod secret;
 pub mod session;
 pub mod source;
+pub mod store;
 pub mod terminal;
 pub mod user;
 
-use std::time::Duration;
-
 use cache::file::Cache;
 use cache::{CacheKey, ENTRY_VERSION, Entry, Served, TokenKind};
+use clock::unix_now;
 use config::Settings;
+use credential::Credential;
 use error::{Error, Result};
-use output::Credential;
+use google::adc::{CredentialFile, impersonation_target};
+use google::{iam, metadata, service_account};
+use secret::Secret;
 use session::Session;
-use source::Source;
-
-/// Now, in Unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+use source::{Credentials, Source};
 
 /// The cache key of the ID token `source` yields for `audience`.
 pub fn cache_key(source: &Source, audience: &str) -> CacheKey {
@@ -65,11 +67,11 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
     let fresh = |entry: &Entry| {
         entry.kind == TokenKind::IdToken && entry.audience == audience && entry.is_fresh(unix_now(), min_ttl)
     };
-    let wait = settings.login.timeout + settings.net.timeout * 4 + Duration::from_secs(5);
-    let (entry, served) = cache::single_flight(&cache, &key, settings.cache.force_refresh, wait, fresh, || {
-        log::info(format_args!("fetching a new ID token ({} source)", source.kind().as_str()));
-        fetch_id_token(settings, &source, audience)
-    })?;
+    let (entry, served) =
+        cache::single_flight(&cache, &key, settings.cache.force_refresh, settings.lock_wait(), fresh, || {
+            log::info(format_args!("fetching a new ID token ({} source)", source.kind().as_str()));
+            fetch_id_token(settings, &source, audience)
+        })?;
     match served {
         Served::Cache => log::info(format_args!("serving the cached ID token ({})", cache.entry_path(&key).display())),
         Served::Peer => log::info(format_args!("another process refreshed the ID token meanwhile")),
@@ -79,13 +81,19 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
             output::rfc3339(entry.expires_at)
         )),
     }
-    Ok(credential(entry, min_ttl, source.kind()))
+    Ok(Credential {
+        expires_at: entry.serve_until(min_ttl),
+        audience: entry.audience,
+        principal: entry.principal,
+        token: entry.token,
+        source: source.kind(),
+    })
 }
 
 /// A new ID token from `source`, checked before anyone sees it.
 fn fetch_id_token(settings: &Settings, source: &Source, audience: &str) -> Result<Entry> {
     let session = Session::new(settings);
-    let token = source.fetch(&session, audience).map_err(|e| match e {
+    let token = mint_id_token(&session, source, audience).map_err(|e| match e {
         // A configuration problem explains itself; the source's name would only add noise.
         Error::Config { .. } => e,
         e => e.context(format!("could not get an ID token from the {} source", source.kind().as_str())),
@@ -96,7 +104,7 @@ fn fetch_id_token(settings: &Settings, source: &Source, audience: &str) -> Resul
     Ok(Entry {
         version: ENTRY_VERSION,
         kind: TokenKind::IdToken,
-        source: source.kind().as_str().into(),
+        source: Some(source.kind()),
         audience: audience.into(),
         principal: claims.email,
         token,
@@ -105,12 +113,35 @@ fn fetch_id_token(settings: &Settings, source: &Source, audience: &str) -> Resul
     })
 }
 
-fn credential(entry: Entry, min_ttl: i64, kind: source::SourceKind) -> Credential {
-    Credential {
-        expires_at: entry.serve_until(min_ttl),
-        audience: entry.audience,
-        principal: entry.principal,
-        token: entry.token,
-        source: kind,
+/// How each source mints an ID token for `audience` (network).
+pub fn mint_id_token(session: &Session, source: &Source, audience: &str) -> Result<Secret<String>> {
+    let settings = session.settings();
+    let iam_endpoint = settings.endpoints.iam_credentials.as_str();
+    match source {
+        Source::ServiceAccountKey { key } => {
+            let token_uri = source::token_uri(settings, key.token_uri.as_deref());
+            service_account::id_token(session.http()?, key, &token_uri, audience, session.now())
+        }
+        Source::Metadata { host, auto, skipped_adc } => metadata::id_token(session.http()?, host, audience)
+            .map_err(|e| if *auto { source::not_on_google_cloud(e, skipped_adc.as_deref()) } else { e }),
+        Source::User { .. } => user::id_token(session, audience),
+        Source::Impersonation { target, delegates, via } => {
+            let bearer = session.access_token(via)?;
+            iam::generate_id_token(session.http()?, iam_endpoint, &bearer, target, delegates, audience)
+        }
+        Source::ExternalAccount { path, account } => {
+            let url = account.service_account_impersonation_url.as_deref().ok_or_else(|| {
+                Error::config(
+                    format!("the external_account file {} has no service_account_impersonation_url, and a federated identity cannot mint ID tokens for IAP by itself", path.display()),
+                    "recreate it with 'gcloud iam workload-identity-pools create-cred-config ... --service-account=EMAIL' and grant the federated principal roles/iam.workloadIdentityUser on that service account",
+                )
+            })?;
+            let target = impersonation_target(url)?;
+            let federated = session.access_token(&Credentials::File {
+                path: path.clone(),
+                file: Box::new(CredentialFile::ExternalAccount(account.clone())),
+            })?;
+            iam::generate_id_token(session.http()?, iam_endpoint, &federated, &target, &[], audience)
+        }
     }
 }

@@ -1,18 +1,20 @@
 //! One run's working context for a cache miss: the settings, the clock reading, the HTTP client (built
 //! lazily, so the cache-hit path never loads CA certificates), and access tokens for Google APIs, cached
-//! like ID tokens under the same margin rule.
+//! like ID tokens under the same margin rule. The session is what chooses credentials for a Google API
+//! call; the API clients in [`crate::google`] take the bearer it hands them.
 
 use std::cell::OnceCell;
 
 use crate::cache::file::Cache;
 use crate::cache::{CacheKey, ENTRY_VERSION, Entry, TokenKind, single_flight};
+use crate::clock::unix_now;
 use crate::config::Settings;
 use crate::error::Result;
 use crate::google::adc::CredentialFile;
-use crate::google::{AccessToken, CLOUD_PLATFORM_SCOPE, iam, metadata, oauth, service_account, sts};
+use crate::google::{AccessToken, CLOUD_PLATFORM_SCOPE, iam, metadata, oauth, secret_manager, service_account, sts};
 use crate::http::Http;
 use crate::secret::Secret;
-use crate::source::{Credentials, token_uri};
+use crate::source::{Credentials, access_credentials, token_uri};
 
 pub struct Session<'a> {
     settings: &'a Settings,
@@ -22,7 +24,7 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     pub fn new(settings: &'a Settings) -> Session<'a> {
-        Session { settings, http: OnceCell::new(), now: crate::unix_now() }
+        Session { settings, http: OnceCell::new(), now: unix_now() }
     }
 
     pub fn settings(&self) -> &'a Settings {
@@ -46,11 +48,17 @@ impl<'a> Session<'a> {
         Ok(self.http.get_or_init(|| http))
     }
 
+    /// The text of a Secret Manager secret version, read with the Application Default Credentials.
+    pub fn secret_manager_secret(&self, name: &str) -> Result<Secret<String>> {
+        let bearer = self.access_token(&access_credentials(self.settings)?)?;
+        secret_manager::access(self.http()?, &self.settings.endpoints.secret_manager, &bearer, name)
+    }
+
     /// An access token (scope cloud-platform) of `credentials`, from the cache when fresh.
     pub fn access_token(&self, credentials: &Credentials) -> Result<Secret<String>> {
         let key = CacheKey::new(&["access_token", &credentials.identity(), CLOUD_PLATFORM_SCOPE]);
         let min_ttl = self.settings.cache.min_ttl;
-        let fresh = |entry: &Entry| entry.kind == TokenKind::AccessToken && entry.is_fresh(crate::unix_now(), min_ttl);
+        let fresh = |entry: &Entry| entry.kind == TokenKind::AccessToken && entry.is_fresh(unix_now(), min_ttl);
         let (entry, _) = single_flight(&self.cache(), &key, false, self.settings.net.timeout * 4, fresh, || {
             let access = self.mint_access_token(credentials).map_err(|e| {
                 e.context(format!("could not get an access token for Google APIs from {}", describe(credentials)))
@@ -58,12 +66,12 @@ impl<'a> Session<'a> {
             Ok(Entry {
                 version: ENTRY_VERSION,
                 kind: TokenKind::AccessToken,
-                source: describe(credentials),
+                source: None,
                 audience: CLOUD_PLATFORM_SCOPE.into(),
                 principal: None,
                 token: access.token,
                 expires_at: access.expires_at,
-                fetched_at: crate::unix_now(),
+                fetched_at: unix_now(),
             })
         })?;
         Ok(entry.token)
@@ -96,9 +104,13 @@ impl<'a> Session<'a> {
                 CredentialFile::Impersonated(imp) => {
                     let source = Credentials::File { path: path.clone(), file: imp.source.clone() };
                     let bearer = self.access_token(&source)?;
-                    iam::generate_access_token(self, &bearer, &imp.target, &imp.delegates)
+                    let endpoint = &self.settings.endpoints.iam_credentials;
+                    iam::generate_access_token(http, endpoint, &bearer, &imp.target, &imp.delegates, self.now)
                 }
-                CredentialFile::ExternalAccount(account) => sts::access_token(self, account),
+                CredentialFile::ExternalAccount(account) => {
+                    let subject = sts::subject_token(http, account, self.settings.adc.allow_executables, self.now)?;
+                    sts::exchange(http, account, &subject, self.now)
+                }
             },
         }
     }

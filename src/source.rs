@@ -1,38 +1,16 @@
 //! Where tokens come from. [`resolve`] picks the source from the configuration (first match wins with
 //! `--source auto`: user, impersonation, the ADC file's kind, the metadata server), reading at most small
-//! JSON credential files; [`Source::cache_identity`] names what the cache key hashes; [`Source::fetch`]
-//! mints a fresh ID token on a cache miss.
+//! JSON credential files; [`Source::cache_identity`] names what the cache key hashes. Minting a token
+//! from a source is the use case's job (`crate::mint_id_token`); this module makes no request.
 
 use std::path::{Path, PathBuf};
 
+use crate::cache::CacheKey;
 use crate::cli::SourceArg;
 use crate::config::Settings;
+use crate::credential::SourceKind;
 use crate::error::{Error, Result};
 use crate::google::adc::{self, CredentialFile, ExternalAccount, ServiceAccountKey};
-use crate::google::{metadata, service_account};
-use crate::session::Session;
-
-/// The kinds of source, spelled as in `--source`, JSON output and `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SourceKind {
-    User,
-    Impersonation,
-    ExternalAccount,
-    ServiceAccountKey,
-    Metadata,
-}
-
-impl SourceKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceKind::User => "user",
-            SourceKind::Impersonation => "impersonation",
-            SourceKind::ExternalAccount => "external-account",
-            SourceKind::ServiceAccountKey => "service-account-key",
-            SourceKind::Metadata => "metadata",
-        }
-    }
-}
 
 /// A configured source of ID tokens.
 #[derive(Debug, Clone)]
@@ -96,25 +74,6 @@ impl Source {
             Source::Metadata { host, .. } => vec![host.clone()],
         }
     }
-
-    /// Mints a fresh ID token for `audience` (network).
-    pub fn fetch(&self, session: &Session, audience: &str) -> Result<crate::secret::Secret<String>> {
-        let settings = session.settings();
-        match self {
-            Source::ServiceAccountKey { key, .. } => {
-                let token_uri = token_uri(settings, key.token_uri.as_deref());
-                service_account::id_token(session.http()?, key, &token_uri, audience, session.now())
-            }
-            Source::Metadata { host, auto, skipped_adc } => metadata::id_token(session.http()?, host, audience)
-                .map_err(|e| if *auto { not_on_google_cloud(e, skipped_adc.as_deref()) } else { e }),
-            Source::User { .. } => crate::user::id_token(session, audience),
-            Source::Impersonation { target, delegates, via } => {
-                let access = session.access_token(via)?;
-                crate::google::iam::generate_id_token(session, &access, target, delegates, audience)
-            }
-            Source::ExternalAccount { path, account } => crate::google::sts::id_token(session, path, account, audience),
-        }
-    }
 }
 
 impl Credentials {
@@ -133,11 +92,9 @@ impl Credentials {
 fn file_identity(file: &CredentialFile) -> String {
     match file {
         CredentialFile::ServiceAccount(key) => key.client_email.clone(),
-        CredentialFile::AuthorizedUser(user) => format!(
-            "authorized_user:{}:{}",
-            user.client_id,
-            crate::cache::CacheKey::new(&[user.refresh_token.expose()]).as_str()
-        ),
+        CredentialFile::AuthorizedUser(user) => {
+            format!("authorized_user:{}:{}", user.client_id, CacheKey::new(&[user.refresh_token.expose()]).as_str())
+        }
         CredentialFile::Impersonated(imp) => format!("impersonated:{}:{}", imp.target, file_identity(&imp.source)),
         CredentialFile::ExternalAccount(account) => format!(
             "external_account:{}:{}",
@@ -285,7 +242,7 @@ fn wrong_type(path: &Path, file: &CredentialFile, expected: &str) -> Error {
     Error::config(format!("the credential file {} is of type {}, not {expected}", path.display(), file.kind()), fix)
 }
 
-fn not_on_google_cloud(error: Error, skipped_adc: Option<&str>) -> Error {
+pub fn not_on_google_cloud(error: Error, skipped_adc: Option<&str>) -> Error {
     if !matches!(error.root(), Error::Network { .. }) {
         return error;
     }

@@ -12,16 +12,15 @@ use serde::Deserialize;
 
 use crate::cache::CacheKey;
 use crate::cache::lock::KeyLock;
-use crate::cache::store::{StoredLogin, TokenStore};
 use crate::config::{
     ClientSecretSource, DEFAULT_AUTH_URI, DEFAULT_REVOKE_URI, DEFAULT_TOKEN_URI, Settings, SignInMode, shell_word,
 };
 use crate::error::{Error, Result, clean};
 use crate::google::loopback::{Callback, Listener, parse_callback};
 use crate::google::oauth::{self, RefreshError};
-use crate::google::secret_manager;
 use crate::secret::Secret;
 use crate::session::Session;
+use crate::store::{StoredLogin, TokenStore};
 use crate::{browser, jwt, log, terminal};
 
 /// The desktop OAuth client, resolved from the settings and, when given, Google's client JSON file.
@@ -119,7 +118,7 @@ pub fn id_token(session: &Session, audience: &str) -> Result<Secret<String>> {
     let settings = session.settings();
     let client = UserClient::from_settings(settings)?;
     let _login = lock_login(settings, &client.client_id, client.account.as_deref())?;
-    let store = TokenStore::open(&settings.cache)?;
+    let store = TokenStore::open(settings.cache.state_dir.clone(), settings.cache.store)?;
     if let Some(login) = store.load(&client.client_id, client.account.as_deref())? {
         match refresh(session, &client, &store, login, audience) {
             Ok(token) => return Ok(token),
@@ -148,8 +147,7 @@ pub fn id_token(session: &Session, audience: &str) -> Result<Secret<String>> {
 /// drop a login the other just stored. Taken only on a cache miss.
 pub fn lock_login(settings: &Settings, client_id: &str, account: Option<&str>) -> Result<KeyLock> {
     let key = CacheKey::new(&["login", client_id, account.unwrap_or_default()]);
-    let wait = settings.login.timeout + settings.net.timeout * 4 + std::time::Duration::from_secs(5);
-    KeyLock::acquire(&settings.cache.dir, &key, wait)
+    KeyLock::acquire(&settings.cache.dir, &key, settings.lock_wait())
 }
 
 /// The refresh grant for `audience`, with the client secret from the configuration, the store, or
@@ -162,8 +160,11 @@ fn refresh(
     audience: &str,
 ) -> std::result::Result<Secret<String>, RefreshError> {
     let mut fetched_now = false;
-    if client.configured_secret.is_none() && login.client_secret.is_none() && client.secret_manager_name.is_some() {
-        login.client_secret = Some(fetch_secret(session, client).map_err(RefreshError::Other)?);
+    if let Some(name) = &client.secret_manager_name
+        && client.configured_secret.is_none()
+        && login.client_secret.is_none()
+    {
+        login.client_secret = Some(fetch_secret(session, name).map_err(RefreshError::Other)?);
         store.save(&login).map_err(RefreshError::Other)?;
         fetched_now = true;
     }
@@ -181,11 +182,11 @@ fn refresh(
                     })
                 });
             }
-            Err(RefreshError::InvalidClient(error)) if client.secret_manager_name.is_some() && !fetched_now => {
+            Err(RefreshError::InvalidClient(error)) if !fetched_now && let Some(name) = &client.secret_manager_name => {
                 log::notice(format_args!(
                     "the client secret was refused ({error}); fetching it again from Secret Manager"
                 ));
-                login.client_secret = Some(fetch_secret(session, client).map_err(RefreshError::Other)?);
+                login.client_secret = Some(fetch_secret(session, name).map_err(RefreshError::Other)?);
                 store.save(&login).map_err(RefreshError::Other)?;
                 fetched_now = true;
             }
@@ -194,41 +195,40 @@ fn refresh(
     }
 }
 
-fn fetch_secret(session: &Session, client: &UserClient) -> Result<Secret<String>> {
-    let name = client.secret_manager_name.as_deref().expect("called only with a Secret Manager name");
-    secret_manager::access(session, name)
+fn fetch_secret(session: &Session, name: &str) -> Result<Secret<String>> {
+    session
+        .secret_manager_secret(name)
         .map_err(|e| e.context(format!("could not read the client secret {name} from Secret Manager")))
 }
 
 /// The browser sign-in, start to stored refresh token.
 pub fn sign_in(session: &Session, client: &UserClient, store: &TokenStore) -> Result<StoredLogin> {
     let settings = session.settings();
-    let mode = settings.login.mode();
-    if let SignInMode::Forbidden(reason) = mode {
-        return Err(Error::SignInRequired { reason, command: login_command(settings) });
-    }
+    let paste = match settings.login.mode() {
+        SignInMode::Forbidden(reason) => {
+            return Err(Error::SignInRequired { reason, command: login_command(settings) });
+        }
+        SignInMode::Browser => false,
+        SignInMode::Paste => true,
+    };
     let secret = match (&client.configured_secret, &client.secret_manager_name) {
         (Some(secret), _) => Some(secret.clone()),
-        (None, Some(_)) => Some(fetch_secret(session, client)?),
+        (None, Some(name)) => Some(fetch_secret(session, name)?),
         (None, None) => None,
     };
     let listener = Listener::bind(settings.login.listen_port)?;
     let authorization =
         oauth::authorization(&client.auth_uri, &client.client_id, &listener.redirect_uri(), client.account.as_deref())?;
     let deadline = Instant::now() + settings.login.timeout;
-    let code = match mode {
-        SignInMode::Browser => {
-            terminal::say("iap-token: opening the browser to sign in to Google; waiting for it to finish.");
-            terminal::say(&format!("iap-token: if no browser opens, visit: {}", authorization.url));
-            browser::open(settings.login.browser.as_deref(), &authorization.url)?;
-            listener.wait_for_code(&authorization.state, deadline)?
-        }
-        SignInMode::Paste => {
-            // Nothing answers on the port: a browser on this machine fails fast instead of hanging.
-            drop(listener);
-            paste_code(&authorization.url, &authorization.state)?
-        }
-        SignInMode::Forbidden(_) => unreachable!("handled above"),
+    let code = if paste {
+        // Nothing answers on the port: a browser on this machine fails fast instead of hanging.
+        drop(listener);
+        paste_code(&authorization.url, &authorization.state)?
+    } else {
+        terminal::say("iap-token: opening the browser to sign in to Google; waiting for it to finish.");
+        terminal::say(&format!("iap-token: if no browser opens, visit: {}", authorization.url));
+        browser::open(settings.login.browser.as_deref(), &authorization.url)?;
+        listener.wait_for_code(&authorization.state, deadline)?
     };
     let http = session.http()?;
     http.renew_budget();

@@ -2,17 +2,17 @@
 //! to mint one) with its expiry and the local time it was fetched. A cache hit is decided from the
 //! configuration alone and reads one small file: no network, no keyring, no key parsing. This module
 //! owns the serve-or-refresh policy (the margin rule); `file` owns the bytes on disk, `lock` the
-//! cross-process single flight, `store` the refresh tokens.
+//! cross-process single flight. Refresh tokens are not a cache: they live in [`crate::store`].
 
 pub mod file;
 pub mod lock;
-pub mod store;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::credential::SourceKind;
 use crate::error::Result;
 use crate::log;
 use crate::secret::Secret;
@@ -55,7 +55,8 @@ pub enum TokenKind {
 pub struct Entry {
     pub version: u32,
     pub kind: TokenKind,
-    pub source: String,
+    /// The source kind that minted an ID token; `None` for an access token.
+    pub source: Option<SourceKind>,
     /// The ID token's audience, or the access token's scope.
     pub audience: String,
     pub principal: Option<String>,
@@ -129,7 +130,7 @@ mod tests {
         Entry {
             version: ENTRY_VERSION,
             kind: TokenKind::IdToken,
-            source: "metadata".into(),
+            source: Some(SourceKind::Metadata),
             audience: "a".into(),
             principal: None,
             token: Secret::new("t".into()),

@@ -132,22 +132,24 @@ pub fn load(path: &Path) -> Result<CredentialFile> {
             "check the path given by --service-account-key or GOOGLE_APPLICATION_CREDENTIALS",
         )
     })?;
-    parse(&text).map_err(|problem| {
-        Error::config(
-            format!("the credential file {} is not usable: {problem}", path.display()),
-            "download the JSON file again (a service-account key, or a configuration from 'gcloud iam workload-identity-pools create-cred-config')",
-        )
-    })
+    parse(&text).map_err(|e| e.context(format!("the credential file {} is not usable", path.display())))
 }
 
-/// Parses the JSON of a credential file; the error is a short description of what is wrong.
-pub fn parse(text: &str) -> std::result::Result<CredentialFile, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+const DOWNLOAD_AGAIN: &str = "download the JSON file again (a service-account key, or a configuration from 'gcloud iam workload-identity-pools create-cred-config')";
+
+/// Parses the JSON of a credential file; the error says what is wrong with it.
+pub fn parse(text: &str) -> Result<CredentialFile> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| Error::config(format!("not valid JSON ({e})"), DOWNLOAD_AGAIN))?;
     parse_value(value, 0)
 }
 
-fn parse_value(value: serde_json::Value, depth: u8) -> std::result::Result<CredentialFile, String> {
-    let kind = value.get("type").and_then(|t| t.as_str()).ok_or("it has no \"type\" field")?.to_string();
+fn parse_value(value: serde_json::Value, depth: u8) -> Result<CredentialFile> {
+    let kind = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| Error::config("it has no \"type\" field", DOWNLOAD_AGAIN))?
+        .to_string();
     match kind.as_str() {
         "service_account" => Ok(CredentialFile::ServiceAccount(fields(value, &kind)?)),
         "authorized_user" => Ok(CredentialFile::AuthorizedUser(fields(value, &kind)?)),
@@ -159,36 +161,41 @@ fn parse_value(value: serde_json::Value, depth: u8) -> std::result::Result<Crede
             let raw: ImpersonatedRaw = fields(value, &kind)?;
             let target = impersonation_target(&raw.service_account_impersonation_url)?;
             let source =
-                parse_value(raw.source_credentials, depth + 1).map_err(|e| format!("its source_credentials: {e}"))?;
+                parse_value(raw.source_credentials, depth + 1).map_err(|e| e.context("its source_credentials"))?;
             Ok(CredentialFile::Impersonated(Impersonated {
                 target,
                 delegates: raw.delegates,
                 source: Box::new(source),
             }))
         }
-        "impersonated_service_account" => Err("impersonation chains nest only one level".into()),
-        other => Err(format!(
-            "type '{}' is not supported (expected service_account, authorized_user, impersonated_service_account or external_account)",
-            clean(other, 60)
+        "impersonated_service_account" => {
+            Err(Error::config("impersonation chains nest only one level", DOWNLOAD_AGAIN))
+        }
+        other => Err(Error::config(
+            format!(
+                "type '{}' is not supported (expected service_account, authorized_user, impersonated_service_account or external_account)",
+                clean(other, 60)
+            ),
+            DOWNLOAD_AGAIN,
         )),
     }
 }
 
-fn fields<T: DeserializeOwned>(value: serde_json::Value, kind: &str) -> std::result::Result<T, String> {
-    serde_json::from_value(value).map_err(|e| format!("a '{kind}' file {}", clean(&e.to_string(), 160)))
+fn fields<T: DeserializeOwned>(value: serde_json::Value, kind: &str) -> Result<T> {
+    serde_json::from_value(value)
+        .map_err(|e| Error::config(format!("a '{kind}' file {}", clean(&e.to_string(), 160)), DOWNLOAD_AGAIN))
 }
 
 /// The service-account email in `.../serviceAccounts/EMAIL:generateAccessToken`.
-pub fn impersonation_target(url: &str) -> std::result::Result<String, String> {
-    let after = url
-        .rsplit_once("/serviceAccounts/")
-        .map(|(_, rest)| rest)
-        .ok_or_else(|| format!("service_account_impersonation_url '{}' names no service account", clean(url, 200)))?;
-    let email = after.split(':').next().unwrap_or_default();
-    if email.is_empty() || email.contains('/') {
-        return Err(format!("service_account_impersonation_url '{}' names no service account", clean(url, 200)));
+pub fn impersonation_target(url: &str) -> Result<String> {
+    let email = url.rsplit_once("/serviceAccounts/").map(|(_, rest)| rest.split(':').next().unwrap_or_default());
+    match email {
+        Some(email) if !email.is_empty() && !email.contains('/') => Ok(email.to_string()),
+        _ => Err(Error::config(
+            format!("service_account_impersonation_url '{}' names no service account", clean(url, 200)),
+            "fix service_account_impersonation_url in the file",
+        )),
     }
-    Ok(email.to_string())
 }
 
 #[cfg(test)]
@@ -216,9 +223,10 @@ mod tests {
 
     #[test]
     fn explains_bad_files() {
-        assert!(parse("{").unwrap_err().contains("not valid JSON"));
-        assert!(parse("{}").unwrap_err().contains("no \"type\""));
-        assert!(parse(r#"{"type":"gdch"}"#).unwrap_err().contains("type 'gdch' is not supported"));
-        assert!(parse(r#"{"type":"service_account","private_key":"x"}"#).unwrap_err().contains("client_email"));
+        let problem = |text: &str| parse(text).unwrap_err().to_string();
+        assert!(problem("{").contains("not valid JSON"));
+        assert!(problem("{}").contains("no \"type\""));
+        assert!(problem(r#"{"type":"gdch"}"#).contains("type 'gdch' is not supported"));
+        assert!(problem(r#"{"type":"service_account","private_key":"x"}"#).contains("client_email"));
     }
 }

@@ -1,17 +1,18 @@
 //! IAM Credentials: `generateIdToken` (an ID token of a service account for an audience, with its email)
 //! and `generateAccessToken`, both authorized by an access token of a principal that may act as that
 //! service account (roles/iam.serviceAccountTokenCreator, or roles/iam.workloadIdentityUser for
-//! federated principals).
+//! federated principals). Each call takes the HTTP client, the API's base URL and the bearer; which
+//! credentials authorize it is the caller's choice.
 
 use serde::Deserialize;
 
 use super::{AccessToken, CLOUD_PLATFORM_SCOPE};
 use crate::error::{Error, Result};
+use crate::http::Http;
 use crate::secret::Secret;
-use crate::session::Session;
 
-fn url(session: &Session, target: &str, method: &str) -> String {
-    format!("{}/v1/projects/-/serviceAccounts/{target}:{method}", session.settings().endpoints.iam_credentials)
+fn url(endpoint: &str, target: &str, method: &str) -> String {
+    format!("{endpoint}/v1/projects/-/serviceAccounts/{target}:{method}")
 }
 
 /// Delegates as the API wants them: `projects/-/serviceAccounts/EMAIL`.
@@ -23,22 +24,17 @@ fn delegate_names(delegates: &[String]) -> Vec<String> {
 }
 
 fn denied_hint(error: Error, target: &str) -> Error {
-    match error {
-        Error::Provider { url, status: status @ (401 | 403), detail, .. } => Error::Provider {
-            url,
-            status,
-            detail,
-            hint: format!(
-                "the caller needs roles/iam.serviceAccountTokenCreator (or roles/iam.workloadIdentityUser for a federated identity) on {target}"
-            ),
-        },
-        other => other,
-    }
+    error.with_hint_for_status(|status| matches!(status, 401 | 403), || {
+        format!(
+            "the caller needs roles/iam.serviceAccountTokenCreator (or roles/iam.workloadIdentityUser for a federated identity) on {target}"
+        )
+    })
 }
 
 /// An ID token of `target` for `audience`, with its email.
 pub fn generate_id_token(
-    session: &Session,
+    http: &Http,
+    endpoint: &str,
     bearer: &Secret<String>,
     target: &str,
     delegates: &[String],
@@ -52,17 +48,19 @@ pub fn generate_id_token(
     if !delegates.is_empty() {
         body["delegates"] = delegate_names(delegates).into();
     }
-    let response = session.http()?.post_json(&url(session, target, "generateIdToken"), bearer.expose(), &body)?;
+    let response = http.post_json(&url(endpoint, target, "generateIdToken"), bearer.expose(), &body)?;
     let answer: Answer = response.json().map_err(|e| denied_hint(e, target))?;
     Ok(answer.token)
 }
 
-/// An access token of `target` (scope cloud-platform).
+/// An access token of `target` (scope cloud-platform); `now` dates an answer without a readable expiry.
 pub fn generate_access_token(
-    session: &Session,
+    http: &Http,
+    endpoint: &str,
     bearer: &Secret<String>,
     target: &str,
     delegates: &[String],
+    now: i64,
 ) -> Result<AccessToken> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -74,10 +72,10 @@ pub fn generate_access_token(
     if !delegates.is_empty() {
         body["delegates"] = delegate_names(delegates).into();
     }
-    let response = session.http()?.post_json(&url(session, target, "generateAccessToken"), bearer.expose(), &body)?;
+    let response = http.post_json(&url(endpoint, target, "generateAccessToken"), bearer.expose(), &body)?;
     let answer: Answer = response.json().map_err(|e| denied_hint(e, target))?;
     let expires_at = time::OffsetDateTime::parse(&answer.expire_time, &time::format_description::well_known::Rfc3339)
         .map(|t| t.unix_timestamp())
-        .unwrap_or(session.now() + 3000);
+        .unwrap_or(now + 3000);
     Ok(AccessToken { token: answer.access_token, expires_at })
 }

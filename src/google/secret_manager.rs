@@ -1,14 +1,14 @@
 //! Secret Manager: reads one secret version (`:access`), checks the payload's CRC32C when the answer
-//! carries one, and drops exactly one trailing newline, nothing else.
+//! carries one, and drops exactly one trailing newline, nothing else. The caller chooses the
+//! credentials and hands over their bearer token.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::http::Http;
 use crate::secret::Secret;
-use crate::session::Session;
-use crate::source::access_credentials;
 
 #[derive(Deserialize)]
 struct Answer {
@@ -23,25 +23,21 @@ struct Payload {
     data_crc32c: Option<String>,
 }
 
-/// The text of the secret version `name` (`projects/P/secrets/S/versions/V`).
-pub fn access(session: &Session, name: &str) -> Result<Secret<String>> {
-    let credentials = access_credentials(session.settings())?;
-    let bearer = session.access_token(&credentials)?;
-    let url = format!("{}/v1/{name}:access", session.settings().endpoints.secret_manager);
-    let response = session.http()?.get(&url, &[("Authorization", &format!("Bearer {}", bearer.expose()))])?;
-    let answer: Answer = response.json().map_err(|e| match e {
-        Error::Provider { url, status: status @ (401 | 403), detail, .. } => Error::Provider {
-            url,
-            status,
-            detail,
-            hint: format!("the caller needs roles/secretmanager.secretAccessor on {name}"),
-        },
-        other => other,
+/// The text of the secret version `name` (`projects/P/secrets/S/versions/V`) at the API's base URL
+/// `endpoint`.
+pub fn access(http: &Http, endpoint: &str, bearer: &Secret<String>, name: &str) -> Result<Secret<String>> {
+    let url = format!("{endpoint}/v1/{name}:access");
+    let response = http.get(&url, &[("Authorization", &format!("Bearer {}", bearer.expose()))])?;
+    let answer: Answer = response.json().map_err(|e| {
+        e.with_hint_for_status(
+            |status| matches!(status, 401 | 403),
+            || format!("the caller needs roles/secretmanager.secretAccessor on {name}"),
+        )
     })?;
-    decode(name, &answer.payload)
+    decode(&url, name, &answer.payload)
 }
 
-fn decode(name: &str, payload: &Payload) -> Result<Secret<String>> {
+fn decode(url: &str, name: &str, payload: &Payload) -> Result<Secret<String>> {
     let corrupt = |problem: String| {
         Error::config(
             format!("the secret {name} could not be used: {problem}"),
@@ -54,7 +50,7 @@ fn decode(name: &str, payload: &Payload) -> Result<Secret<String>> {
         let actual = i64::from(crc32c::crc32c(&bytes));
         if actual != expected {
             return Err(Error::Provider {
-                url: "Secret Manager".into(),
+                url: crate::http::display_url(url),
                 status: 200,
                 detail: format!("the payload of {name} failed its CRC32C check (corrupted in transit)"),
                 hint: "try again; if it persists, a proxy may be altering responses".into(),
@@ -79,13 +75,16 @@ mod tests {
     #[test]
     fn drops_one_trailing_newline_only() {
         let crc = i64::from(crc32c::crc32c(b" s3cret \n\n"));
-        assert_eq!(decode("n", &payload(b" s3cret \n\n", Some(crc))).unwrap().expose(), " s3cret \n");
-        assert_eq!(decode("n", &payload(b"abc", None)).unwrap().expose(), "abc");
+        assert_eq!(
+            decode("https://sm/v1/n:access", "n", &payload(b" s3cret \n\n", Some(crc))).unwrap().expose(),
+            " s3cret \n"
+        );
+        assert_eq!(decode("https://sm/v1/n:access", "n", &payload(b"abc", None)).unwrap().expose(), "abc");
     }
 
     #[test]
     fn crc_mismatch_fails() {
-        let err = decode("n", &payload(b"abc", Some(1))).unwrap_err();
+        let err = decode("https://sm/v1/n:access", "n", &payload(b"abc", Some(1))).unwrap_err();
         assert!(err.to_string().contains("failed its CRC32C check"));
     }
 }

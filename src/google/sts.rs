@@ -1,7 +1,7 @@
 //! Workload Identity Federation (`external_account` files): read the subject token from a file, a URL or
-//! an executable (only with `GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1`), exchange it at Google's STS for
-//! a federated access token, then have IAM Credentials mint the ID token of the service account named in
-//! `service_account_impersonation_url`, authorized by that federated token.
+//! an executable (only when the caller allows executables, as `GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1`
+//! does), and exchange it at Google's STS for a federated access token. Minting the ID token with that
+//! token (IAM Credentials) and caching it are the caller's business.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -9,50 +9,24 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::adc::{CredentialSource, ExternalAccount, impersonation_target};
-use super::{AccessToken, CLOUD_PLATFORM_SCOPE, iam};
+use super::adc::{CredentialSource, ExecutableSource, ExternalAccount, impersonation_target};
+use super::{AccessToken, CLOUD_PLATFORM_SCOPE};
 use crate::error::{Error, Result, clean};
-use crate::http::Retry;
+use crate::http::{Http, Retry};
 use crate::log;
 use crate::secret::Secret;
-use crate::session::Session;
-use crate::source::Credentials;
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 const DEFAULT_EXECUTABLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// An ID token for `audience` of the service account the federated identity may act as.
-pub fn id_token(
-    session: &Session,
-    path: &std::path::Path,
-    account: &ExternalAccount,
-    audience: &str,
-) -> Result<Secret<String>> {
-    let url = account.service_account_impersonation_url.as_deref().ok_or_else(|| {
-        Error::config(
-            format!("the external_account file {} has no service_account_impersonation_url, and a federated identity cannot mint ID tokens for IAP by itself", path.display()),
-            "recreate it with 'gcloud iam workload-identity-pools create-cred-config ... --service-account=EMAIL' and grant the federated principal roles/iam.workloadIdentityUser on that service account",
-        )
-    })?;
-    let target = impersonation_target(url)
-        .map_err(|problem| Error::config(problem, "fix service_account_impersonation_url in the file"))?;
-    let credentials = Credentials::File {
-        path: path.to_path_buf(),
-        file: Box::new(super::adc::CredentialFile::ExternalAccount(Box::new(account.clone()))),
-    };
-    let federated = session.access_token(&credentials)?;
-    iam::generate_id_token(session, &federated, &target, &[], audience)
-}
-
-/// The federated access token: subject token, then the STS exchange.
-pub fn access_token(session: &Session, account: &ExternalAccount) -> Result<AccessToken> {
+/// The federated access token: the subject token exchanged at the file's `token_url`.
+pub fn exchange(http: &Http, account: &ExternalAccount, subject: &Secret<String>, now: i64) -> Result<AccessToken> {
     #[derive(Deserialize)]
     struct Answer {
         access_token: Secret<String>,
         expires_in: Option<i64>,
     }
-    let subject = subject_token(session, account)?;
     let form = [
         ("grant_type", TOKEN_EXCHANGE),
         ("audience", account.audience.as_str()),
@@ -62,19 +36,22 @@ pub fn access_token(session: &Session, account: &ExternalAccount) -> Result<Acce
         ("subject_token", subject.expose().as_str()),
     ];
     crate::http::check_url(&account.token_url)?;
-    let answer: Answer = session.http()?.post_form(&account.token_url, &form, Retry::Allowed)?.json().map_err(|e| match e {
-        Error::Provider { url, status, detail, .. } if (400..500).contains(&status) => Error::Provider {
-            url,
-            status,
-            detail,
-            hint: "Google's STS refused the subject token: check the workload identity pool's provider (issuer, audience, attribute condition) and the token's audience and expiry".into(),
-        },
-        other => other,
+    let answer: Answer = http.post_form(&account.token_url, &form, Retry::Allowed)?.json().map_err(|e| {
+        e.with_hint_for_status(|status| (400..500).contains(&status), || {
+            "Google's STS refused the subject token: check the workload identity pool's provider (issuer, audience, attribute condition) and the token's audience and expiry".into()
+        })
     })?;
-    Ok(AccessToken { token: answer.access_token, expires_at: session.now() + answer.expires_in.unwrap_or(3600) })
+    Ok(AccessToken { token: answer.access_token, expires_at: now + answer.expires_in.unwrap_or(3600) })
 }
 
-fn subject_token(session: &Session, account: &ExternalAccount) -> Result<Secret<String>> {
+/// The subject token from the file's `credential_source`; an executable runs only when
+/// `allow_executables` says the user opted in.
+pub fn subject_token(
+    http: &Http,
+    account: &ExternalAccount,
+    allow_executables: bool,
+    now: i64,
+) -> Result<Secret<String>> {
     let source = &account.credential_source;
     let context = |e: Error| e.context("could not read the subject token of the external_account file");
     if let Some(path) = &source.file {
@@ -84,14 +61,20 @@ fn subject_token(session: &Session, account: &ExternalAccount) -> Result<Secret<
     }
     if let Some(url) = &source.url {
         let headers: Vec<(&str, &str)> = source.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let response = session.http()?.get_allowing_link_local(url, &headers).map_err(context)?;
+        let response = http.get_allowing_link_local(url, &headers).map_err(context)?;
         if !(200..300).contains(&response.status) {
             return Err(context(response.into_error()));
         }
         return extract(source, &response.body).map_err(context);
     }
     if let Some(executable) = &source.executable {
-        return run_executable(session, account, executable).map_err(context);
+        if !allow_executables {
+            return Err(Error::config(
+                "the external_account file runs an executable for its subject token, which is off by default",
+                "set GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1 to allow it",
+            ));
+        }
+        return run_executable(account, executable, now).map_err(context);
     }
     if source.environment_id.is_some() {
         return Err(Error::config(
@@ -145,32 +128,14 @@ struct ExecutableResponse {
     message: Option<String>,
 }
 
-fn run_executable(
-    session: &Session,
-    account: &ExternalAccount,
-    executable: &super::adc::ExecutableSource,
-) -> Result<Secret<String>> {
-    if !session.settings().adc.allow_executables {
-        return Err(Error::config(
-            "the external_account file runs an executable for its subject token, which is off by default",
-            "set GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1 to allow it",
-        ));
-    }
-    if let Some(output_file) = &executable.output_file
-        && let Ok(text) = std::fs::read_to_string(output_file)
-        && let Ok(response) = serde_json::from_str::<ExecutableResponse>(&text)
-        && response.success
-        && response.expiration_time.is_some_and(|exp| exp > session.now())
-        && let Ok(token) = executable_token(response, session.now())
-    {
-        log::debug(format_args!("subject token from the executable's output file {}", output_file.display()));
+fn run_executable(account: &ExternalAccount, executable: &ExecutableSource, now: i64) -> Result<Secret<String>> {
+    if let Some(token) = executable.output_file.as_deref().and_then(|file| cached_executable_token(file, now)) {
         return Ok(token);
     }
     let mut words = executable.command.split_whitespace();
     let program = words
         .next()
         .ok_or_else(|| Error::config("credential_source.executable.command is empty", "set the command"))?;
-    let timeout = executable.timeout_millis.map(Duration::from_millis).unwrap_or(DEFAULT_EXECUTABLE_TIMEOUT);
     let mut command = Command::new(program);
     command
         .args(words)
@@ -188,14 +153,42 @@ fn run_executable(
     if let Some(output_file) = &executable.output_file {
         command.env("GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE", output_file);
     }
-    let failed = |why: String| {
-        Error::config(
-            format!("the subject-token executable '{}' failed: {why}", clean(program, 100)),
-            "run it by hand to see why",
-        )
+    let timeout = executable.timeout_millis.map(Duration::from_millis).unwrap_or(DEFAULT_EXECUTABLE_TIMEOUT);
+    let text = run_bounded(command, program, timeout)?;
+    let response: ExecutableResponse = serde_json::from_str(&text)
+        .map_err(|_| executable_failed(program, "its output is not the JSON response format"))?;
+    executable_token(response, now, program)
+}
+
+fn executable_failed(program: &str, why: impl std::fmt::Display) -> Error {
+    Error::config(
+        format!("the subject-token executable '{}' failed: {why}", clean(program, 100)),
+        "run it by hand to see why",
+    )
+}
+
+/// A still valid token that an earlier run of the executable left in its `output_file`.
+fn cached_executable_token(output_file: &std::path::Path, now: i64) -> Option<Secret<String>> {
+    let text = std::fs::read_to_string(output_file).ok()?;
+    let response = serde_json::from_str::<ExecutableResponse>(&text).ok()?;
+    if !response.success || response.expiration_time.is_none_or(|exp| exp <= now) {
+        return None;
+    }
+    let token = executable_token(response, now, "output_file").ok()?;
+    log::debug(format_args!("subject token from the executable's output file {}", output_file.display()));
+    Some(token)
+}
+
+/// Runs `command` (`program`, for messages) and returns its stdout (at most 1 MiB), killing it after
+/// `timeout`.
+fn run_bounded(mut command: Command, program: &str, timeout: Duration) -> Result<String> {
+    let failed = |why: &dyn std::fmt::Display| executable_failed(program, why);
+    let mut child = command.spawn().map_err(|e| failed(&e))?;
+    let Some(mut stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(failed(&"its output could not be read"));
     };
-    let mut child = command.spawn().map_err(|e| failed(e.to_string()))?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
     let reader = std::thread::spawn(move || {
         let mut text = String::new();
         let _ = stdout.by_ref().take(1 << 20).read_to_string(&mut text);
@@ -203,42 +196,43 @@ fn run_executable(
     });
     let deadline = Instant::now() + timeout;
     let status = loop {
-        match child.try_wait().map_err(|e| failed(e.to_string()))? {
+        match child.try_wait().map_err(|e| failed(&e))? {
             Some(status) => break status,
             None if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(failed(format!("no answer within {} ms (timeout_millis)", timeout.as_millis())));
+                return Err(failed(&format_args!("no answer within {} ms (timeout_millis)", timeout.as_millis())));
             }
             None => std::thread::sleep(Duration::from_millis(10)),
         }
     };
     let text = reader.join().unwrap_or_default();
     if !status.success() {
-        return Err(failed(format!("it exited with {status}")));
+        return Err(failed(&format_args!("it exited with {status}")));
     }
-    let response: ExecutableResponse =
-        serde_json::from_str(&text).map_err(|_| failed("its output is not the JSON response format".into()))?;
-    executable_token(response, session.now()).map_err(failed)
+    Ok(text)
 }
 
-fn executable_token(response: ExecutableResponse, now: i64) -> std::result::Result<Secret<String>, String> {
+fn executable_token(response: ExecutableResponse, now: i64, program: &str) -> Result<Secret<String>> {
     if response.version != Some(1) {
-        return Err("its response has no \"version\": 1".into());
+        return Err(executable_failed(program, "its response has no \"version\": 1"));
     }
     if !response.success {
-        return Err(format!(
-            "it reported {}: {}",
-            clean(response.code.as_deref().unwrap_or("an error"), 60),
-            clean(response.message.as_deref().unwrap_or(""), 200)
+        return Err(executable_failed(
+            program,
+            format_args!(
+                "it reported {}: {}",
+                clean(response.code.as_deref().unwrap_or("an error"), 60),
+                clean(response.message.as_deref().unwrap_or(""), 200)
+            ),
         ));
     }
     if response.expiration_time.is_some_and(|exp| exp <= now) {
-        return Err("its token has already expired".into());
+        return Err(executable_failed(program, "its token has already expired"));
     }
     let token = match response.token_type.as_deref() {
         Some("urn:ietf:params:oauth:token-type:saml2") => response.saml_response,
         _ => response.id_token,
     };
-    token.ok_or_else(|| "its response carries no token".into())
+    token.ok_or_else(|| executable_failed(program, "its response carries no token"))
 }

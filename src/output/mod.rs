@@ -1,52 +1,17 @@
 //! The only code that writes stdout: a credential as a bare token, a Kubernetes ExecCredential, an
-//! HTTP header line, JSON, or git credential-helper lines; and the JSON of `status`. Everything else the
-//! tool says goes to stderr or the terminal.
+//! HTTP header line, JSON, or git credential-helper lines; and the reports of `status`. Every byte on
+//! stdout is composed here, from plain values. Everything else the tool says goes to stderr or the
+//! terminal.
 
 pub mod git;
+pub mod status;
 
 use std::io::Write;
 
 use serde::Serialize;
 
-use crate::secret::Secret;
-use crate::source::SourceKind;
-
-/// A credential ready to hand over.
-#[derive(Debug, Clone)]
-pub struct Credential {
-    pub token: Secret<String>,
-    /// The expiry to report: the token's `exp` minus the cache margin, so that callers come back exactly
-    /// when this tool would refresh.
-    pub expires_at: i64,
-    pub audience: String,
-    pub principal: Option<String>,
-    pub source: SourceKind,
-}
-
-/// The output formats of `token`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Format {
-    Token,
-    ExecCredential(ExecApiVersion),
-    Json,
-    Header(String),
-}
-
-/// The ExecCredential apiVersion kubectl asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecApiVersion {
-    V1,
-    V1beta1,
-}
-
-impl ExecApiVersion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecApiVersion::V1 => "client.authentication.k8s.io/v1",
-            ExecApiVersion::V1beta1 => "client.authentication.k8s.io/v1beta1",
-        }
-    }
-}
+use crate::config::Format;
+use crate::credential::Credential;
 
 #[derive(Serialize)]
 struct ExecCredential<'a> {
@@ -141,6 +106,9 @@ pub fn rfc3339(unix: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ExecApiVersion;
+    use crate::credential::SourceKind;
+    use crate::secret::Secret;
 
     fn credential() -> Credential {
         Credential {

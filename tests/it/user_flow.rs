@@ -344,7 +344,7 @@ fn invalid_grant_without_a_browser_drops_the_refresh_token_and_exits_3() {
 
 /// Stores a login of `user@example.com` in the file store, as a sign-in would.
 pub fn seed_login(h: &Harness, refresh_token: &str) {
-    use iap_token::cache::store::{StoredLogin, TokenStore};
+    use iap_token::store::{StoredLogin, TokenStore};
     let mut login = StoredLogin::new(DESKTOP_CLIENT, None, refresh_token.to_string().into(), now());
     login.principal = Some("user@example.com".into());
     TokenStore::File { dir: h.state_dir(), fell_back: None }.save(&login).expect("store the login");

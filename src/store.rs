@@ -11,10 +11,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::CacheKey;
-use super::file::{read_private_file, write_private_file};
-use crate::cli::StoreArg;
-use crate::config::CacheSettings;
+use crate::cache::CacheKey;
+use crate::cache::file::{read_private_file, write_private_file};
 use crate::error::{Error, Result, clean};
 use crate::log;
 use crate::secret::Secret;
@@ -51,6 +49,15 @@ impl StoredLogin {
     }
 }
 
+/// Where `--store` says refresh tokens go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// The OS keyring when it answers, else the file store (with a notice).
+    Auto,
+    Keyring,
+    File,
+}
+
 /// A refresh-token store.
 pub enum TokenStore {
     /// The 0600 file store; `fell_back` says why the keyring was not used under `--store auto`.
@@ -61,23 +68,23 @@ pub enum TokenStore {
 }
 
 impl TokenStore {
-    /// Opens the store `--store` asks for; `auto` takes the keyring when it answers, else the file store.
-    pub fn open(settings: &CacheSettings) -> Result<TokenStore> {
-        let dir = settings.state_dir.clone();
-        match settings.store {
-            StoreArg::File => Ok(TokenStore::File { dir, fell_back: None }),
-            StoreArg::Keyring => match keyring() {
+    /// Opens the store `choice` names, with the file store in `dir`; `auto` takes the keyring when it
+    /// answers, else the file store.
+    pub fn open(dir: PathBuf, choice: StoreChoice) -> Result<TokenStore> {
+        match choice {
+            StoreChoice::File => Ok(TokenStore::File { dir, fell_back: None }),
+            StoreChoice::Keyring => match keyring() {
                 Ok(store) => Ok(TokenStore::Keyring { store, fallback: None }),
                 Err(why) => Err(Error::config(
                     format!("the OS keyring is not usable: {why}"),
                     "unlock or start the keyring, or use --store file",
                 )),
             },
-            StoreArg::Auto => match keyring() {
+            StoreChoice::Auto => match keyring() {
                 Ok(store) => Ok(TokenStore::Keyring { store, fallback: Some(dir) }),
                 Err(why) => {
                     log::debug(format_args!("the OS keyring is not usable ({why}); using the file store"));
-                    Ok(TokenStore::File { dir, fell_back: Some(why) })
+                    Ok(TokenStore::File { dir, fell_back: Some(why.to_string()) })
                 }
             },
         }
@@ -320,12 +327,11 @@ fn bounded<T: Send + 'static>(
 }
 
 /// The platform keyring, if it answers.
-fn keyring() -> std::result::Result<Arc<keyring_core::CredentialStore>, String> {
-    let store = bounded(platform_store).map_err(|e| e.to_string())?;
+fn keyring() -> std::result::Result<Arc<keyring_core::CredentialStore>, KeyringError> {
+    let store = bounded(platform_store)?;
     // A store can be created while its collection is locked; a search proves it answers without a prompt.
     let probe = store.clone();
-    bounded(move || probe.search(&std::collections::HashMap::from([("service", KEYRING_SERVICE)])).map(|_| ()))
-        .map_err(|e| e.to_string())?;
+    bounded(move || probe.search(&std::collections::HashMap::from([("service", KEYRING_SERVICE)])).map(|_| ()))?;
     Ok(store)
 }
 

@@ -1,0 +1,467 @@
+//! Turns the raw command line ([`crate::cli`]) and the environment into one validated [`Config`] before
+//! any work starts. This is the only module that reads environment variables (besides clap's
+//! `IAP_TOKEN_*`): `KUBERNETES_EXEC_INFO` ([`exec_info`]), `GOOGLE_APPLICATION_CREDENTIALS`,
+//! `CLOUDSDK_CONFIG`, `GCE_METADATA_HOST`, the external-account opt-in, and what decides how a sign-in may
+//! run ([`sign_in`]: `CI`, `BROWSER`, `DISPLAY`/`WAYLAND_DISPLAY`). It owns the vocabulary of a run's
+//! choices (output format, git action) that the layers below take as plain values.
+
+pub mod exec_info;
+pub mod sign_in;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use exec_info::{ClusterConfig, ExecInfo, parse_exec_info};
+pub use sign_in::{LoginSettings, SignInMode};
+
+use crate::cli::{self, AuthArgs, CacheArgs, Cli, Command, FormatArg, NetArgs, SourceArg, StoreArg};
+use crate::error::{Error, Result, clean};
+use crate::http::NetSettings;
+use crate::secret::Secret;
+use crate::store::StoreChoice;
+
+/// Google's default endpoints.
+pub const DEFAULT_AUTH_URI: &str = "https://accounts.google.com/o/oauth2/v2/auth";
+pub const DEFAULT_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+pub const DEFAULT_REVOKE_URI: &str = "https://oauth2.googleapis.com/revoke";
+pub const DEFAULT_SECRET_MANAGER: &str = "https://secretmanager.googleapis.com";
+pub const DEFAULT_IAM_CREDENTIALS: &str = "https://iamcredentials.googleapis.com";
+pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
+
+/// Upper bounds of the timeouts: an hour per request, a day for a sign-in.
+const MAX_TIMEOUT_SECS: u64 = 3600;
+const MAX_LOGIN_TIMEOUT_SECS: u64 = 86_400;
+
+/// The validated configuration of one run.
+#[derive(Debug)]
+pub struct Config {
+    pub verbosity: u8,
+    pub action: Action,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Token { settings: Settings, format: Format },
+    Login(Settings),
+    Logout { settings: Settings, all: bool, revoke: bool },
+    Status { settings: Settings, json: bool },
+    GitCredential { settings: Settings, action: GitAction },
+    Completions(clap_complete::Shell),
+}
+
+/// The output formats of `token`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    Token,
+    ExecCredential(ExecApiVersion),
+    Json,
+    Header(String),
+}
+
+/// The ExecCredential apiVersion kubectl asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecApiVersion {
+    V1,
+    V1beta1,
+}
+
+impl ExecApiVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecApiVersion::V1 => "client.authentication.k8s.io/v1",
+            ExecApiVersion::V1beta1 => "client.authentication.k8s.io/v1beta1",
+        }
+    }
+}
+
+/// What git asks a credential helper to do; actions git may add later are ignored, as git's
+/// documentation asks of helpers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitAction {
+    Get,
+    Store,
+    Erase,
+    Capability,
+    Unknown(String),
+}
+
+impl GitAction {
+    pub fn parse(action: &str) -> GitAction {
+        match action {
+            "get" => GitAction::Get,
+            "store" => GitAction::Store,
+            "erase" => GitAction::Erase,
+            "capability" => GitAction::Capability,
+            other => GitAction::Unknown(other.to_string()),
+        }
+    }
+}
+
+/// Everything a credential lookup needs: what to ask for, from where, and how.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub audience: Option<String>,
+    pub source: SourceArg,
+    pub client_id: Option<String>,
+    pub account: Option<String>,
+    pub client_secret: Option<ClientSecretSource>,
+    pub key_file: Option<PathBuf>,
+    pub impersonate: Option<String>,
+    pub adc: AdcEnv,
+    pub endpoints: Endpoints,
+    pub cache: CacheSettings,
+    pub login: LoginSettings,
+    pub net: NetSettings,
+}
+
+impl Settings {
+    /// How long to wait for another process's lock on a token or a login: it may be running a sign-in,
+    /// then a few requests.
+    pub fn lock_wait(&self) -> Duration {
+        self.login.timeout + self.net.timeout * 4 + Duration::from_secs(5)
+    }
+}
+
+/// Where the desktop client's secret comes from (the first one set wins).
+#[derive(Debug, Clone)]
+pub enum ClientSecretSource {
+    Inline(Secret<String>),
+    File(PathBuf),
+    SecretManager(String),
+}
+
+/// Application Default Credentials as the environment describes them.
+#[derive(Debug, Clone, Default)]
+pub struct AdcEnv {
+    /// `GOOGLE_APPLICATION_CREDENTIALS`.
+    pub explicit_file: Option<PathBuf>,
+    /// Where gcloud keeps `application_default_credentials.json` (checked for existence only when needed).
+    pub well_known_file: Option<PathBuf>,
+    /// `GCE_METADATA_HOST` or the default.
+    pub metadata_host: String,
+    /// `GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1`.
+    pub allow_executables: bool,
+}
+
+/// Endpoint overrides; `None` means the credential file's value or Google's default.
+#[derive(Debug, Clone, Default)]
+pub struct Endpoints {
+    pub auth_uri: Option<String>,
+    pub token_uri: Option<String>,
+    pub revoke_uri: Option<String>,
+    pub secret_manager: String,
+    pub iam_credentials: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub min_ttl: i64,
+    pub force_refresh: bool,
+    pub dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub store: StoreChoice,
+    /// The directory and store options as given, for the `iap-token login` command a hint prints.
+    pub dirs_given: Vec<String>,
+}
+
+/// A read-only view of the process environment, so that tests can build configs without touching it.
+pub trait Environment {
+    /// The variable's value; `None` when it is unset, empty, or not UTF-8.
+    fn var(&self, name: &str) -> Option<String>;
+    /// Whether the variable is present at all, even empty.
+    fn is_set(&self, name: &str) -> bool;
+}
+
+/// The real process environment.
+pub struct ProcessEnv;
+
+#[allow(clippy::disallowed_methods, reason = "the one place that reads the process environment")]
+impl Environment for ProcessEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    }
+
+    fn is_set(&self, name: &str) -> bool {
+        std::env::var_os(name).is_some()
+    }
+}
+
+impl Config {
+    pub fn from_cli(cli: Cli, env: &dyn Environment) -> Result<Config> {
+        let verbosity = if cli.quiet { 0 } else { 1 + cli.verbose };
+        let exec_info = match env.var("KUBERNETES_EXEC_INFO") {
+            Some(text) => Some(parse_exec_info(&text)?),
+            None => None,
+        };
+        let action = action(cli.command, exec_info.as_ref(), env)?;
+        Ok(Config { verbosity, action })
+    }
+}
+
+fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment) -> Result<Action> {
+    let settings = |auth, cache, login, net| Settings::new(auth, cache, login, net, exec_info, env);
+    Ok(match command {
+        Command::Token(cli::TokenArgs { auth, output, cache, login, net }) => {
+            let format = output_format(&output, exec_info)?;
+            let settings = settings(auth, cache, Some(login), net)?;
+            require_audience(&settings)?;
+            Action::Token { settings, format }
+        }
+        Command::Login(cli::LoginCommandArgs { auth, cache, login, net }) => {
+            let settings = settings(auth, cache, Some(login), net)?;
+            if settings.client_id.is_none() {
+                return Err(Error::Usage(
+                    "login needs --client-id (the desktop OAuth client id): the browser sign-in is for the user source only".into(),
+                ));
+            }
+            Action::Login(settings)
+        }
+        Command::Logout(cli::LogoutArgs { auth, cache, all, revoke, net }) => {
+            Action::Logout { settings: settings(auth, cache, None, net)?, all, revoke }
+        }
+        Command::Status(cli::StatusArgs { auth, cache, format }) => Action::Status {
+            settings: settings(auth, cache, None, NetArgs::default())?,
+            json: format == cli::StatusFormat::Json,
+        },
+        Command::GitCredential(cli::GitCredentialArgs { auth, cache, login, net, action }) => Action::GitCredential {
+            settings: settings(auth, cache, Some(login), net)?,
+            action: GitAction::parse(&action),
+        },
+        Command::GenerateUserIdToken(args) => {
+            let auth = AuthArgs {
+                audience: Some(args.webapp_client_id),
+                source: SourceArg::User,
+                client_id: Some(args.desktop_client_id),
+                client_secret_from_secret_manager: Some(format!(
+                    "projects/{}/secrets/{}/versions/latest",
+                    args.project, args.desktop_client_secret_gcp_secret_name
+                )),
+                ..AuthArgs::default()
+            };
+            let settings = Settings::new(auth, args.cache, Some(args.login), args.net, None, env)?;
+            Action::Token { settings, format: Format::Token }
+        }
+        Command::GenerateServiceAccountIdToken(args) => {
+            let auth = AuthArgs {
+                audience: Some(args.webapp_client_id),
+                service_account_key: args.service_account_key,
+                ..AuthArgs::default()
+            };
+            let settings = Settings::new(auth, args.cache, None, args.net, None, env)?;
+            Action::Token { settings, format: Format::Token }
+        }
+        Command::Completions(cli::CompletionsArgs { shell }) => Action::Completions(shell),
+    })
+}
+
+fn require_audience(settings: &Settings) -> Result<()> {
+    if settings.audience.is_none() {
+        return Err(Error::Usage(
+            "--audience is required: the OAuth client id of the IAP-protected service (or set it in the kubeconfig cluster extension)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn output_format(output: &cli::OutputArgs, exec_info: Option<&ExecInfo>) -> Result<Format> {
+    let api_version = exec_info.map(|info| info.api_version).unwrap_or(ExecApiVersion::V1);
+    let header = output.header_name.trim();
+    if output.format == FormatArg::Header
+        && (header.is_empty() || !header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(Error::Usage(format!("--header-name '{}' is not a valid HTTP header name", clean(header, 80))));
+    }
+    Ok(match output.format {
+        FormatArg::Auto if exec_info.is_some() => Format::ExecCredential(api_version),
+        FormatArg::Auto | FormatArg::Token => Format::Token,
+        FormatArg::ExecCredential => Format::ExecCredential(api_version),
+        FormatArg::Json => Format::Json,
+        FormatArg::Header => Format::Header(header.to_string()),
+    })
+}
+
+impl Settings {
+    /// The settings of a credential command: the `AUTH`, `CACHE`, `LOGIN` and `NET` options, completed by
+    /// the kubeconfig cluster extension and the environment.
+    pub fn new(
+        auth: AuthArgs,
+        cache: CacheArgs,
+        login: Option<cli::LoginArgs>,
+        net: NetArgs,
+        exec_info: Option<&ExecInfo>,
+        env: &dyn Environment,
+    ) -> Result<Settings> {
+        let cluster = exec_info.map(|info| info.cluster.clone()).unwrap_or_default();
+        let non_empty = |value: Option<String>| value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        Ok(Settings {
+            audience: non_empty(auth.audience).or(non_empty(cluster.audience)),
+            source: auth.source,
+            client_id: non_empty(auth.client_id).or(non_empty(cluster.client_id)),
+            account: non_empty(auth.account).or(non_empty(cluster.account)),
+            client_secret: client_secret(
+                auth.client_secret,
+                auth.client_secret_file,
+                auth.client_secret_from_secret_manager,
+            )?,
+            key_file: auth.service_account_key,
+            impersonate: non_empty(auth.impersonate_service_account).or(non_empty(cluster.impersonate_service_account)),
+            adc: adc_env(env),
+            endpoints: endpoints(&net)?,
+            cache: cache_settings(cache)?,
+            login: LoginSettings::new(login.unwrap_or_default(), exec_info, env)?,
+            net: net_settings(net)?,
+        })
+    }
+}
+
+fn client_secret(
+    inline: Option<Secret<String>>,
+    file: Option<PathBuf>,
+    secret_manager: Option<String>,
+) -> Result<Option<ClientSecretSource>> {
+    Ok(match (inline, file, secret_manager) {
+        (Some(secret), _, _) => Some(ClientSecretSource::Inline(secret)),
+        (None, Some(path), _) => Some(ClientSecretSource::File(path)),
+        (None, None, Some(name)) => Some(ClientSecretSource::SecretManager(secret_version_name(&name)?)),
+        (None, None, None) => None,
+    })
+}
+
+fn endpoints(net: &NetArgs) -> Result<Endpoints> {
+    Ok(Endpoints {
+        auth_uri: checked_url(net.auth_uri.clone(), "--auth-uri")?,
+        token_uri: checked_url(net.token_uri.clone(), "--token-uri")?,
+        revoke_uri: checked_url(net.revoke_uri.clone(), "--revoke-uri")?,
+        secret_manager: base_url(
+            net.secret_manager_endpoint.clone(),
+            DEFAULT_SECRET_MANAGER,
+            "--secret-manager-endpoint",
+        )?,
+        iam_credentials: base_url(
+            net.iam_credentials_endpoint.clone(),
+            DEFAULT_IAM_CREDENTIALS,
+            "--iam-credentials-endpoint",
+        )?,
+    })
+}
+
+fn net_settings(net: NetArgs) -> Result<NetSettings> {
+    if !(1..=MAX_TIMEOUT_SECS).contains(&net.timeout) {
+        return Err(Error::Usage(format!("--timeout must be between 1 and {MAX_TIMEOUT_SECS} seconds")));
+    }
+    Ok(NetSettings { timeout: Duration::from_secs(net.timeout), ca_file: net.ca_file })
+}
+
+fn adc_env(env: &dyn Environment) -> AdcEnv {
+    AdcEnv {
+        explicit_file: env.var("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from),
+        well_known_file: well_known_adc(env),
+        metadata_host: env.var("GCE_METADATA_HOST").unwrap_or_else(|| DEFAULT_METADATA_HOST.into()),
+        allow_executables: env.var("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES").as_deref() == Some("1"),
+    }
+}
+
+fn cache_settings(cache: CacheArgs) -> Result<CacheSettings> {
+    let mut dirs_given = Vec::new();
+    if let Some(dir) = &cache.cache_dir {
+        dirs_given.push(format!("--cache-dir {}", shell_word(&dir.display().to_string())));
+    }
+    if let Some(dir) = &cache.state_dir {
+        dirs_given.push(format!("--state-dir {}", shell_word(&dir.display().to_string())));
+    }
+    let store = match cache.store {
+        StoreArg::Auto => StoreChoice::Auto,
+        StoreArg::Keyring => StoreChoice::Keyring,
+        StoreArg::File => StoreChoice::File,
+    };
+    match store {
+        StoreChoice::Auto => {}
+        StoreChoice::Keyring => dirs_given.push("--store keyring".into()),
+        StoreChoice::File => dirs_given.push("--store file".into()),
+    }
+    Ok(CacheSettings {
+        min_ttl: i64::try_from(cache.min_ttl).map_err(|_| Error::Usage("--min-ttl is too large".into()))?,
+        force_refresh: cache.force_refresh,
+        dir: match cache.cache_dir {
+            Some(dir) => dir,
+            None => default_dir(dirs::cache_dir(), "cache", "--cache-dir")?,
+        },
+        state_dir: match cache.state_dir {
+            Some(dir) => dir,
+            None => default_dir(dirs::state_dir().or_else(dirs::data_local_dir), "state", "--state-dir")?,
+        },
+        store,
+        dirs_given,
+    })
+}
+
+fn default_dir(base: Option<PathBuf>, what: &str, flag: &str) -> Result<PathBuf> {
+    base.map(|dir| dir.join("iap-token")).ok_or_else(|| {
+        Error::config(format!("could not find this user's {what} directory (is HOME set?)"), format!("set {flag}"))
+    })
+}
+
+fn well_known_adc(env: &dyn Environment) -> Option<PathBuf> {
+    let config_dir = match env.var("CLOUDSDK_CONFIG") {
+        Some(dir) => PathBuf::from(dir),
+        None if cfg!(windows) => PathBuf::from(env.var("APPDATA")?).join("gcloud"),
+        None => PathBuf::from(env.var("HOME")?).join(".config").join("gcloud"),
+    };
+    Some(config_dir.join("application_default_credentials.json"))
+}
+
+fn checked_url(url: Option<String>, flag: &str) -> Result<Option<String>> {
+    let Some(url) = url else { return Ok(None) };
+    crate::http::check_url(&url).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+    Ok(Some(url))
+}
+
+/// A base URL override, checked; Google's default needs no check (and the cache-hit path no URL parser).
+fn base_url(url: Option<String>, default: &str, flag: &str) -> Result<String> {
+    let Some(url) = url else { return Ok(default.to_string()) };
+    crate::http::check_url(&url).map_err(|e| Error::Usage(format!("{flag}: {e}")))?;
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+/// `projects/P/secrets/S` or `projects/P/secrets/S/versions/V`, completed to a version name.
+pub fn secret_version_name(name: &str) -> Result<String> {
+    let parts: Vec<&str> = name.trim().split('/').collect();
+    let valid = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    match parts.as_slice() {
+        ["projects", p, "secrets", s] if valid(p) && valid(s) => {
+            Ok(format!("projects/{p}/secrets/{s}/versions/latest"))
+        }
+        ["projects", p, "secrets", s, "versions", v] if valid(p) && valid(s) && valid(v) => Ok(name.trim().to_string()),
+        _ => Err(Error::Usage(format!(
+            "--client-secret-from-secret-manager '{}' is not projects/PROJECT/secrets/SECRET[/versions/VERSION]",
+            clean(name, 200)
+        ))),
+    }
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+pub fn shell_word(word: &str) -> String {
+    if !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@=,+".contains(&b)) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_names() {
+        assert_eq!(secret_version_name("projects/p/secrets/s").unwrap(), "projects/p/secrets/s/versions/latest");
+        assert_eq!(secret_version_name("projects/p/secrets/s/versions/3").unwrap(), "projects/p/secrets/s/versions/3");
+        assert!(secret_version_name("projects/p/secrets/../x").is_err());
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_word("abc.apps.googleusercontent.com"), "abc.apps.googleusercontent.com");
+        assert_eq!(shell_word("a b'c"), r"'a b'\''c'");
+    }
+}

@@ -1,0 +1,60 @@
+//! The vocabulary every layer shares about a token: which kind of source minted it ([`SourceKind`],
+//! spelled as in `--source`, JSON output and `status`) and the [`Credential`] handed to the caller.
+//! Plain values only: this module depends on nothing but [`crate::secret`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::Secret;
+
+/// The kinds of source, spelled as in `--source`, JSON output and `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    User,
+    Impersonation,
+    ExternalAccount,
+    ServiceAccountKey,
+    Metadata,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::User => "user",
+            SourceKind::Impersonation => "impersonation",
+            SourceKind::ExternalAccount => "external-account",
+            SourceKind::ServiceAccountKey => "service-account-key",
+            SourceKind::Metadata => "metadata",
+        }
+    }
+}
+
+/// A credential ready to hand over.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub token: Secret<String>,
+    /// The expiry to report: the token's `exp` minus the cache margin, so that callers come back exactly
+    /// when this tool would refresh.
+    pub expires_at: i64,
+    pub audience: String,
+    pub principal: Option<String>,
+    pub source: SourceKind,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_spelling_matches_as_str() {
+        for kind in [
+            SourceKind::User,
+            SourceKind::Impersonation,
+            SourceKind::ExternalAccount,
+            SourceKind::ServiceAccountKey,
+            SourceKind::Metadata,
+        ] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.as_str()));
+        }
+    }
+}
