@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The exit code of a usage error (a bad flag, a bad configuration file).
+pub const EXIT_USAGE: u8 = 2;
+/// The exit code when a sign-in is needed but may not run here.
+pub const EXIT_SIGN_IN_REQUIRED: u8 = 3;
+
 #[derive(Debug)]
 pub enum Error {
     /// The command line or the environment asks for something impossible (exit 2).
@@ -69,8 +74,8 @@ impl Error {
 
     pub fn exit_status(&self) -> u8 {
         match self.root() {
-            Error::Usage(_) => 2,
-            Error::SignInRequired { .. } => 3,
+            Error::Usage(_) => EXIT_USAGE,
+            Error::SignInRequired { .. } => EXIT_SIGN_IN_REQUIRED,
             _ => 1,
         }
     }

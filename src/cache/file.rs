@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{CacheKey, ENTRY_VERSION, Entry};
+use super::entry::{CacheKey, ENTRY_VERSION, Entry};
 use crate::error::{Error, Result};
 use crate::log;
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::CacheKey;
+use super::entry::CacheKey;
 use super::file::ensure_private_dir;
 use crate::error::{Error, Result};
 use crate::log;

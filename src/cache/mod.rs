@@ -4,86 +4,16 @@
 //! owns the serve-or-refresh policy (the margin rule); `file` owns the bytes on disk, `lock` the
 //! cross-process single flight. Refresh tokens are not a cache: they live in [`crate::store`].
 
+pub mod entry;
 pub mod file;
 pub mod lock;
 
+pub use entry::{CacheKey, ENTRY_VERSION, Entry, TokenKind};
+
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use crate::credential::SourceKind;
 use crate::error::Result;
 use crate::log;
-use crate::secret::Secret;
-
-/// The cache entry format version; entries of any other version are ignored and replaced.
-pub const ENTRY_VERSION: u32 = 1;
-
-/// A hash of everything that decides which token a configuration gets.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct CacheKey(String);
-
-impl CacheKey {
-    /// Hashes the parts with separators, so that ("ab","c") and ("a","bc") differ.
-    pub fn new(parts: &[&str]) -> CacheKey {
-        let mut hasher = Sha256::new();
-        for part in parts {
-            hasher.update((part.len() as u64).to_be_bytes());
-            hasher.update(part.as_bytes());
-        }
-        let digest = hasher.finalize();
-        CacheKey(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// What a cache entry holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKind {
-    IdToken,
-    AccessToken,
-}
-
-/// One cached token (`schemas/cache-entry.schema.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Entry {
-    pub version: u32,
-    pub kind: TokenKind,
-    /// The source kind that minted an ID token; `None` for an access token.
-    pub source: Option<SourceKind>,
-    /// The ID token's audience, or the access token's scope.
-    pub audience: String,
-    pub principal: Option<String>,
-    pub token: Secret<String>,
-    /// The token's own expiry (`exp`, or `expires_in` added to the fetch time), Unix seconds.
-    pub expires_at: i64,
-    /// The local time of the fetch, Unix seconds.
-    pub fetched_at: i64,
-}
-
-impl Entry {
-    /// The margin kept before `expires_at`: `min(min_ttl, half the lifetime the token had when fetched)`.
-    /// A token fetched with little time left (the metadata server hands out cached ones) is still served.
-    pub fn margin(&self, min_ttl: i64) -> i64 {
-        let lifetime = self.expires_at.saturating_sub(self.fetched_at).max(0);
-        min_ttl.min(lifetime / 2).max(0)
-    }
-
-    /// Until when this entry is served: `expires_at - margin`. Also the expiry reported to callers.
-    pub fn serve_until(&self, min_ttl: i64) -> i64 {
-        self.expires_at.saturating_sub(self.margin(min_ttl))
-    }
-
-    pub fn is_fresh(&self, now: i64, min_ttl: i64) -> bool {
-        self.version == ENTRY_VERSION && now < self.serve_until(min_ttl)
-    }
-}
 
 /// Where a served entry came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,45 +50,4 @@ pub fn single_flight(
         log::notice(format_args!("warning: the token could not be cached: {e}"));
     }
     Ok((entry, Served::Fetched))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(fetched_at: i64, expires_at: i64) -> Entry {
-        Entry {
-            version: ENTRY_VERSION,
-            kind: TokenKind::IdToken,
-            source: Some(SourceKind::Metadata),
-            audience: "a".into(),
-            principal: None,
-            token: Secret::new("t".into()),
-            expires_at,
-            fetched_at,
-        }
-    }
-
-    #[test]
-    fn margin_is_min_of_min_ttl_and_half_the_lifetime() {
-        let hour = entry(1000, 4600);
-        assert_eq!(hour.margin(300), 300);
-        assert_eq!(hour.serve_until(300), 4300);
-        assert!(hour.is_fresh(4299, 300));
-        assert!(!hour.is_fresh(4300, 300));
-        let short = entry(1000, 1240);
-        assert_eq!(short.margin(300), 120);
-        assert_eq!(short.serve_until(300), 1120);
-        assert!(short.is_fresh(1100, 300));
-        assert_eq!(entry(1000, 900).margin(300), 0);
-        assert!(!entry(1, i64::MIN).is_fresh(0, 300));
-        assert!(!entry(i64::MAX, i64::MIN).is_fresh(0, 300));
-        assert_eq!(entry(-1, i64::MAX).margin(300), 300);
-    }
-
-    #[test]
-    fn keys_separate_their_parts() {
-        assert_ne!(CacheKey::new(&["ab", "c"]), CacheKey::new(&["a", "bc"]));
-        assert_eq!(CacheKey::new(&["x"]).as_str().len(), 32);
-    }
 }

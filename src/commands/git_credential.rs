@@ -5,7 +5,6 @@
 use std::io::BufReader;
 use std::process::ExitCode;
 
-use super::write;
 use crate::cache::file::Cache;
 use crate::config::{GitAction, Settings};
 use crate::error::{Error, Result, clean};
@@ -14,7 +13,10 @@ use crate::{cache_key, get_credential, log, source};
 
 pub fn run(settings: &Settings, action: &GitAction) -> Result<ExitCode> {
     match action {
-        GitAction::Capability => write(output::write_text(git::CAPABILITY_ANSWER)),
+        GitAction::Capability => {
+            output::write_text(git::CAPABILITY_ANSWER)?;
+            Ok(ExitCode::SUCCESS)
+        }
         GitAction::Get => {
             let request = git::Request::read(BufReader::new(std::io::stdin().lock()));
             if !request.supports_authtype() {
@@ -31,7 +33,8 @@ git -c http.{url}.extraHeader=\"Authorization: Bearer $(iap-token token --audien
                 return Ok(ExitCode::SUCCESS);
             }
             let credential = get_credential(settings)?;
-            write(output::write_text(&git::bearer_answer(credential.token.expose(), credential.expires_at)))
+            output::write_text(&git::bearer_answer(credential.token.expose(), credential.expires_at))?;
+            Ok(ExitCode::SUCCESS)
         }
         GitAction::Erase => {
             let _ = git::Request::read(BufReader::new(std::io::stdin().lock()));

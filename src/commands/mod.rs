@@ -13,31 +13,23 @@ use std::process::ExitCode;
 use clap::CommandFactory;
 
 use crate::config::Action;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::{get_credential, output};
-
-/// Exit code when a sign-in is needed but not allowed.
-pub const SIGN_IN_REQUIRED: u8 = 3;
 
 pub fn run(action: Action) -> Result<ExitCode> {
     match action {
         Action::Token { settings, format } => {
             let credential = get_credential(&settings)?;
-            write(output::write_credential(&format, &credential))
+            output::write_credential(&format, &credential)?;
+            Ok(ExitCode::SUCCESS)
         }
         Action::Login(settings) => login::run(&settings),
         Action::Logout { settings, all, revoke } => logout::run(&settings, all, revoke),
         Action::Status { settings, json } => status::run(&settings, json),
         Action::GitCredential { settings, action } => git_credential::run(&settings, &action),
-        Action::Completions(shell) => write(output::write_completions(shell, &mut crate::cli::Cli::command())),
-    }
-}
-
-/// Maps a stdout write to the exit code; a closed pipe (`| head`) is not a failure.
-fn write(result: std::io::Result<()>) -> Result<ExitCode> {
-    match result {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(Error::io("could not write to stdout", e)),
+        Action::Completions(shell) => {
+            output::write_completions(shell, &mut crate::cli::Cli::command())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

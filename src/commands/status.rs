@@ -3,13 +3,12 @@
 
 use std::process::ExitCode;
 
-use super::{SIGN_IN_REQUIRED, write};
 use crate::cache::file::Cache;
 use crate::cache::{Entry, TokenKind};
 use crate::cache_key;
 use crate::clock::unix_now;
 use crate::config::Settings;
-use crate::error::Result;
+use crate::error::{EXIT_SIGN_IN_REQUIRED, Result};
 use crate::output::status::{Status, StatusEntry};
 use crate::output::{self, rfc3339};
 use crate::source::{self, Source};
@@ -50,6 +49,10 @@ pub fn run(settings: &Settings, json: bool) -> Result<ExitCode> {
     // Only the user source ever needs a browser; the others mint tokens unattended.
     let ready = signed_in != Some(false) || (settings.audience.is_some() && entries.iter().any(|e| e.fresh));
     let report = Status { version: 1, ready, source: source.kind().as_str(), signed_in, entries };
-    write(if json { output::write_json(&report) } else { output::write_text(&output::status::text(&report)) })?;
-    Ok(if ready { ExitCode::SUCCESS } else { ExitCode::from(SIGN_IN_REQUIRED) })
+    if json {
+        output::write_json(&report)?;
+    } else {
+        output::write_text(&output::status::text(&report))?;
+    }
+    Ok(if ready { ExitCode::SUCCESS } else { ExitCode::from(EXIT_SIGN_IN_REQUIRED) })
 }

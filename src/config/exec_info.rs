@@ -4,8 +4,23 @@
 
 use serde::Deserialize;
 
-use super::ExecApiVersion;
 use crate::error::{Error, Result, clean};
+
+/// The ExecCredential apiVersion kubectl asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecApiVersion {
+    V1,
+    V1beta1,
+}
+
+impl ExecApiVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecApiVersion::V1 => "client.authentication.k8s.io/v1",
+            ExecApiVersion::V1beta1 => "client.authentication.k8s.io/v1beta1",
+        }
+    }
+}
 
 /// What `KUBERNETES_EXEC_INFO` says.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,13 +5,15 @@
 //! run ([`sign_in`]: `CI`, `BROWSER`, `DISPLAY`/`WAYLAND_DISPLAY`). It owns the vocabulary of a run's
 //! choices (output format, git action) that the layers below take as plain values.
 
+pub mod env;
 pub mod exec_info;
 pub mod sign_in;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use exec_info::{ClusterConfig, ExecInfo, parse_exec_info};
+pub use env::{Environment, ProcessEnv};
+pub use exec_info::{ClusterConfig, ExecApiVersion, ExecInfo, parse_exec_info};
 pub use sign_in::{LoginSettings, SignInMode};
 
 use crate::cli::{self, AuthArgs, CacheArgs, Cli, Command, FormatArg, NetArgs, SourceArg, StoreArg};
@@ -28,9 +30,8 @@ pub const DEFAULT_SECRET_MANAGER: &str = "https://secretmanager.googleapis.com";
 pub const DEFAULT_IAM_CREDENTIALS: &str = "https://iamcredentials.googleapis.com";
 pub const DEFAULT_METADATA_HOST: &str = "metadata.google.internal";
 
-/// Upper bounds of the timeouts: an hour per request, a day for a sign-in.
+/// The upper bound of `--timeout`: an hour per request.
 const MAX_TIMEOUT_SECS: u64 = 3600;
-const MAX_LOGIN_TIMEOUT_SECS: u64 = 86_400;
 
 /// The validated configuration of one run.
 #[derive(Debug)]
@@ -56,22 +57,6 @@ pub enum Format {
     ExecCredential(ExecApiVersion),
     Json,
     Header(String),
-}
-
-/// The ExecCredential apiVersion kubectl asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExecApiVersion {
-    V1,
-    V1beta1,
-}
-
-impl ExecApiVersion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecApiVersion::V1 => "client.authentication.k8s.io/v1",
-            ExecApiVersion::V1beta1 => "client.authentication.k8s.io/v1beta1",
-        }
-    }
 }
 
 /// What git asks a credential helper to do; actions git may add later are ignored, as git's
@@ -162,28 +147,6 @@ pub struct CacheSettings {
     pub store: StoreChoice,
     /// The directory and store options as given, for the `iap-token login` command a hint prints.
     pub dirs_given: Vec<String>,
-}
-
-/// A read-only view of the process environment, so that tests can build configs without touching it.
-pub trait Environment {
-    /// The variable's value; `None` when it is unset, empty, or not UTF-8.
-    fn var(&self, name: &str) -> Option<String>;
-    /// Whether the variable is present at all, even empty.
-    fn is_set(&self, name: &str) -> bool;
-}
-
-/// The real process environment.
-pub struct ProcessEnv;
-
-#[allow(clippy::disallowed_methods, reason = "the one place that reads the process environment")]
-impl Environment for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.is_empty())
-    }
-
-    fn is_set(&self, name: &str) -> bool {
-        std::env::var_os(name).is_some()
-    }
 }
 
 impl Config {

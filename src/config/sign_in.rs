@@ -3,9 +3,13 @@
 
 use std::time::Duration;
 
-use super::{Environment, ExecInfo, MAX_LOGIN_TIMEOUT_SECS};
+use super::env::Environment;
+use super::exec_info::ExecInfo;
 use crate::cli::LoginArgs;
 use crate::error::{Error, Result};
+
+/// The upper bound of `--login-timeout`: a day.
+const MAX_LOGIN_TIMEOUT_SECS: u64 = 86_400;
 
 /// The sign-in settings of one run.
 #[derive(Debug, Clone)]

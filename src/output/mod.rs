@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::config::Format;
 use crate::credential::Credential;
+use crate::error::{Error, Result};
 
 #[derive(Serialize)]
 struct ExecCredential<'a> {
@@ -62,31 +63,35 @@ pub fn render(format: &Format, credential: &Credential) -> String {
 }
 
 /// Prints a credential on stdout.
-pub fn write_credential(format: &Format, credential: &Credential) -> std::io::Result<()> {
+pub fn write_credential(format: &Format, credential: &Credential) -> Result<()> {
     write_stdout(&render(format, credential))
 }
 
 /// Prints a JSON document (status) on stdout.
-pub fn write_json<T: Serialize>(value: &T) -> std::io::Result<()> {
+pub fn write_json<T: Serialize>(value: &T) -> Result<()> {
     write_stdout(&json_line(value))
 }
 
 /// Prints text that is not a credential (status in text form, git protocol lines, completions) on stdout.
-pub fn write_text(text: &str) -> std::io::Result<()> {
+pub fn write_text(text: &str) -> Result<()> {
     write_stdout(text)
 }
 
 /// Prints the completion script for `shell`.
-pub fn write_completions(shell: clap_complete::Shell, command: &mut clap::Command) -> std::io::Result<()> {
+pub fn write_completions(shell: clap_complete::Shell, command: &mut clap::Command) -> Result<()> {
     let mut script = Vec::new();
     clap_complete::generate(shell, command, "iap-token", &mut script);
     write_stdout(&String::from_utf8_lossy(&script))
 }
 
-fn write_stdout(text: &str) -> std::io::Result<()> {
+/// Writes and flushes; a closed pipe (`| head`) is not a failure: the reader has what it wanted.
+fn write_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::io("could not write to stdout", e)),
+    }
 }
 
 fn json_line<T: Serialize>(value: &T) -> String {

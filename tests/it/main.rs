@@ -17,6 +17,7 @@ mod git;
 mod google_creds;
 mod key_source;
 mod kubectl;
+mod layers;
 mod stress;
 mod tls_front;
 mod user_flow;
