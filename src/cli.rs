@@ -105,6 +105,17 @@ served without a browser, 3 when a sign-in is needed",
     ("completions", "Print a shell completion script", CompletionsArgs::augment_args),
 ];
 
+/// What a bare `iap-token` prints on stderr: the commands in a few lines, and where to go next.
+pub fn short_usage() -> String {
+    let mut text = String::from("usage: iap-token <COMMAND> [OPTIONS]\n\ncommands:\n");
+    for (name, about, _) in SUBCOMMANDS {
+        let first = about.split([';', '(', ',']).next().unwrap_or(about).trim();
+        text.push_str(&format!("  {name:<35} {first}\n"));
+    }
+    text.push_str("\nstart with: iap-token token --help\n");
+    text
+}
+
 impl Subcommand for Command {
     fn augment_subcommands(command: clap::Command) -> clap::Command {
         SUBCOMMANDS.iter().fold(command, |command, &(name, about, build)| {

@@ -11,6 +11,10 @@ use iap_token::error::Error;
 use iap_token::{commands, fast_path, log};
 
 fn main() -> ExitCode {
+    if std::env::args_os().len() == 1 {
+        eprint!("{}", iap_token::cli::short_usage());
+        return ExitCode::from(iap_token::error::EXIT_USAGE);
+    }
     let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

@@ -82,3 +82,17 @@ fn help_explains_where_to_find_each_value() {
     }
     assert_eq!(h.run(&["--version"]).stdout, format!("iap-token {}\n", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn a_bare_call_prints_a_short_usage_on_stderr_and_exits_2() {
+    let output = std::process::Command::new(crate::common::BIN).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "stdout stays empty");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.lines().count() <= 15, "at most 15 lines:\n{stderr}");
+    assert!(stderr.starts_with("usage: iap-token <COMMAND> [OPTIONS]\n"), "{stderr}");
+    for command in ["token", "login", "logout", "status", "git-credential", "generate-user-id-token", "completions"] {
+        assert!(stderr.lines().any(|line| line.trim_start().starts_with(command)), "{command} listed:\n{stderr}");
+    }
+    assert!(stderr.ends_with("start with: iap-token token --help\n"), "{stderr}");
+}
