@@ -59,9 +59,20 @@ pub fn decode_claims(jwt: &str) -> Result<Claims> {
     serde_json::from_slice(&bytes).map_err(|e| malformed(&format!("the payload is not a JSON claims object: {e}")))
 }
 
-/// Checks an ID token before it is served or cached: `aud` is the requested audience, `exp` is present
-/// and in the future, and `iat` is not in the future beyond clock skew.
-pub fn check_id_token(claims: &Claims, audience: &str, now: i64) -> Result<i64> {
+/// An ID token that passed [`check_id_token`].
+#[derive(Debug, PartialEq, Eq)]
+pub struct CheckedToken {
+    /// When the token stops being valid, on this machine's clock.
+    pub expires_at: i64,
+    /// How far this machine's clock is behind the issuer's, when `iat` was beyond the clock skew.
+    pub clock_behind_secs: Option<i64>,
+}
+
+/// Checks an ID token before it is served or cached: `aud` is the requested audience and `exp` is
+/// present and in the future. A token issued in the future (`iat` beyond the clock skew) is valid at
+/// the issuer, whose clock is ahead of ours: it is accepted, with its lifetime (`exp - iat`) counted
+/// from our `now`, so it is refreshed in time by our clock and never served past its real expiry.
+pub fn check_id_token(claims: &Claims, audience: &str, now: i64) -> Result<CheckedToken> {
     match &claims.aud {
         Some(aud) if aud.contains(audience) => {}
         Some(Audiences::One(other)) => {
@@ -84,10 +95,12 @@ pub fn check_id_token(claims: &Claims, audience: &str, now: i64) -> Result<i64> 
     if let Some(iat) = claims.iat
         && iat > now.saturating_add(MAX_CLOCK_SKEW_SECS)
     {
-        return Err(Error::BadToken(format!(
-            "the ID token was issued {} s in the future by this machine's clock: the clock is probably behind; fix the time (e.g. enable NTP with 'timedatectl set-ntp true')",
-            iat.saturating_sub(now)
-        )));
+        let behind = iat.saturating_sub(now);
+        let lifetime = exp.saturating_sub(iat);
+        if lifetime <= 0 {
+            return Err(Error::BadToken("the ID token expires before it was issued ('exp' <= 'iat')".into()));
+        }
+        return Ok(CheckedToken { expires_at: now.saturating_add(lifetime), clock_behind_secs: Some(behind) });
     }
     if exp <= now {
         let ago = now.saturating_sub(exp);
@@ -98,7 +111,7 @@ pub fn check_id_token(claims: &Claims, audience: &str, now: i64) -> Result<i64> 
             format!("the ID token had already expired when it arrived ({ago} s ago)")
         }));
     }
-    Ok(exp)
+    Ok(CheckedToken { expires_at: exp, clock_behind_secs: None })
 }
 
 /// Signs `claims` as a compact RS256 JWS with the PKCS#8 PEM key of a service-account key file.
@@ -156,15 +169,18 @@ mod tests {
     #[test]
     fn checks_audience_expiry_and_skew() {
         let claims = |json: &str| decode_claims(&token(json)).unwrap();
-        assert_eq!(check_id_token(&claims(r#"{"aud":"a","exp":200,"iat":100}"#), "a", 150).unwrap(), 200);
+        assert_eq!(check_id_token(&claims(r#"{"aud":"a","exp":200,"iat":100}"#), "a", 150).unwrap().expires_at, 200);
         let err = check_id_token(&claims(r#"{"aud":"b","exp":200}"#), "a", 150).unwrap_err();
         assert!(err.to_string().contains("for audience 'b', not the requested 'a'"));
         let err = check_id_token(&claims(r#"{"aud":"a"}"#), "a", 150).unwrap_err();
         assert!(err.to_string().contains("no expiry"));
         let err = check_id_token(&claims(r#"{"aud":"a","exp":100}"#), "a", 150).unwrap_err();
         assert!(err.to_string().contains("already expired"));
-        let err = check_id_token(&claims(r#"{"aud":"a","exp":9000,"iat":5000}"#), "a", 150).unwrap_err();
-        assert!(err.to_string().contains("clock is probably behind"));
+        // Issued in the future: our clock is behind; the token's lifetime is counted from our now.
+        let ahead = check_id_token(&claims(r#"{"aud":"a","exp":9000,"iat":5000}"#), "a", 150).unwrap();
+        assert_eq!(ahead, CheckedToken { expires_at: 4150, clock_behind_secs: Some(4850) });
+        let err = check_id_token(&claims(r#"{"aud":"a","exp":5000,"iat":5000}"#), "a", 150).unwrap_err();
+        assert!(err.to_string().contains("expires before it was issued"));
         let extreme = claims(r#"{"aud":"a","exp":-9223372036854775808,"iat":9223372036854775807}"#);
         assert!(check_id_token(&extreme, "a", 150).is_err());
         let extreme = claims(r#"{"aud":"a","exp":1600000000,"iat":-9223372036854775808}"#);

@@ -100,7 +100,12 @@ fn fetch_id_token(settings: &Settings, source: &Source, audience: &str) -> Resul
     })?;
     let fetched_at = unix_now();
     let claims = jwt::decode_claims(token.expose())?;
-    let expires_at = jwt::check_id_token(&claims, audience, fetched_at)?;
+    let checked = jwt::check_id_token(&claims, audience, fetched_at)?;
+    if let Some(behind) = checked.clock_behind_secs {
+        log::notice(format_args!(
+            "warning: this machine's clock is about {behind} s behind Google's; the token is served, but fix the time (e.g. 'timedatectl set-ntp true')"
+        ));
+    }
     Ok(Entry {
         version: ENTRY_VERSION,
         kind: TokenKind::IdToken,
@@ -108,7 +113,7 @@ fn fetch_id_token(settings: &Settings, source: &Source, audience: &str) -> Resul
         audience: audience.into(),
         principal: claims.email,
         token,
-        expires_at,
+        expires_at: checked.expires_at,
         fetched_at,
     })
 }

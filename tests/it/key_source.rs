@@ -315,3 +315,37 @@ fn https_endpoints_are_verified_and_ca_file_adds_a_root() {
     let line = h.run(&bad).failure(1);
     assert!(line.contains("holds no PEM certificate"), "{line}");
 }
+
+#[test]
+fn a_clock_behind_google_still_serves_and_caches_the_token_with_one_warning() {
+    let h = Harness::new();
+    // The fake Google's clock is an hour ahead: iat = now + 3600, exp = now + 7200.
+    h.google.set_fault(Some(Fault::IatFuture));
+    let run = h.key_token(&["--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stderr);
+    let behind = lines[0]
+        .strip_prefix("iap-token: warning: this machine's clock is about ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("{}", lines[0]));
+    assert!((3590..=3610).contains(&behind), "{}", lines[0]);
+    assert!(
+        lines[0]
+            .ends_with(" s behind Google's; the token is served, but fix the time (e.g. 'timedatectl set-ntp true')")
+    );
+    let out: Value = serde_json::from_str(&run.stdout).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    // Its one-hour lifetime counted from our clock, not its exp (two hours ahead of us).
+    let entries = h.cache_entries();
+    assert_eq!(entries.len(), 1);
+    let expires = entries[0].1["expires_at"].as_i64().expect("expires_at");
+    assert!((now + 3590..=now + 3610).contains(&expires), "expires_at {expires}, now {now}");
+    // Cached: the next call is a hit, with no request and no warning.
+    h.google.reset_counts();
+    let again = h.key_token(&[]);
+    assert_eq!(again.token(), out["token"].as_str().unwrap());
+    assert_eq!(again.stderr, "");
+    assert_eq!(h.google.count(Endpoint::Token), 0);
+}

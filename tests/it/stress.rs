@@ -194,7 +194,6 @@ fn fault_matrix_is_bounded_clear_and_leaves_the_cache_untouched() {
         (Fault::WrongAud, "not the requested", 1),
         (Fault::NoExp, "has no expiry", 1),
         (Fault::Expired, "had already expired", 1),
-        (Fault::IatFuture, "the clock is probably behind", 1),
         (Fault::InvalidClient, "invalid_client", 1),
     ];
     for (fault, expected, requests) in cases {
