@@ -35,7 +35,7 @@ pub fn run(settings: &Settings, all: bool, revoke: bool) -> Result<ExitCode> {
         removed += usize::from(cache.remove(&cache_key(&source, audience))?);
     }
     let _login_lock = match &source {
-        Source::User { client_id, account } => Some(user::lock_login(settings, client_id, account.as_deref())?),
+        Source::User { client_id, account } => user::lock_login(settings, client_id, account.as_deref())?,
         _ => None,
     };
     if let Source::User { client_id, account } = &source

@@ -264,3 +264,27 @@ fn entries_others_could_have_written_are_never_served() {
     assert!(line.contains("refusing to keep tokens in"), "{line}");
     assert_eq!(std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777, 0o1777, "never chmod-ed");
 }
+
+#[test]
+fn an_unwritable_cache_dir_still_serves_a_token_on_every_call() {
+    let h = Harness::new();
+    // The cache directory's path is taken by a file (as on a read-only root: nothing can be created).
+    std::fs::create_dir_all(h.cache_dir().parent().unwrap()).unwrap();
+    std::fs::write(h.cache_dir(), "not a directory").unwrap();
+    for _ in 0..2 {
+        h.google.reset_counts();
+        let run = h.key_token(&[]);
+        verify_google_jwt(&run.token()).expect("a token signed by the fake Google");
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{}", run.stderr);
+        assert_eq!(
+            lines[0],
+            format!(
+                "iap-token: warning: the cache cannot be used (could not create {}: File exists (os error 17)); fetching a token on every call",
+                h.cache_dir().display()
+            )
+        );
+        assert_eq!(h.google.count(Endpoint::Token), 1);
+    }
+    assert_eq!(std::fs::read_to_string(h.cache_dir()).unwrap(), "not a directory", "nothing lost");
+}
