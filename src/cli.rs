@@ -83,8 +83,8 @@ const SUBCOMMANDS: &[(&str, &str, Deferred)] = &[
     ),
     (
         "status",
-        "Show what is cached (source, audience, principal, expiry; never a secret). Exit 0 when a token can be \
-served without a browser, 3 when a sign-in is needed",
+        "Tell whether a token can be served now without a browser, and from what (never a secret). Exit 0 when \
+ready, 3 when a sign-in is needed, 1 with the reason otherwise",
         StatusArgs::augment_args,
     ),
     (

@@ -97,7 +97,12 @@ impl Error {
 
     /// The whole error as the single line printed on stderr.
     pub fn render(&self) -> String {
-        format!("iap-token: error: {self}; {}", self.hint())
+        format!("iap-token: error: {}", self.render_plain())
+    }
+
+    /// The error and what to do about it, without the `iap-token: error:` prefix.
+    pub fn render_plain(&self) -> String {
+        format!("{self}; {}", self.hint())
     }
 }
 

@@ -120,15 +120,7 @@ pub fn sign_rs256(
     claims: &serde_json::Value,
     pkcs8_pem: &Secret<String>,
 ) -> Result<Secret<String>> {
-    let invalid = |why: String| {
-        Error::config(
-            format!("the service-account key's private_key is not usable ({why})"),
-            "download a new JSON key for the service account (IAM > Service accounts > Keys)",
-        )
-    };
-    let der = PrivatePkcs8KeyDer::from_pem_slice(pkcs8_pem.expose().as_bytes())
-        .map_err(|_| invalid("not a PKCS#8 PEM block".into()))?;
-    let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| invalid(e.to_string()))?;
+    let key = rsa_key(pkcs8_pem)?;
     let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
     if let Some(kid) = key_id {
         header["kid"] = kid.into();
@@ -137,8 +129,26 @@ pub fn sign_rs256(
         format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut signature = vec![0; key.public().modulus_len()];
     key.sign(&RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut signature)
-        .map_err(|_| invalid("signing failed".into()))?;
+        .map_err(|_| unusable_key("signing failed".into()))?;
     Ok(Secret::new(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))))
+}
+
+/// Whether the PKCS#8 PEM key of a service-account key file is an RSA key that can sign.
+pub fn check_rs256_key(pkcs8_pem: &Secret<String>) -> Result<()> {
+    rsa_key(pkcs8_pem).map(drop)
+}
+
+fn rsa_key(pkcs8_pem: &Secret<String>) -> Result<RsaKeyPair> {
+    let der = PrivatePkcs8KeyDer::from_pem_slice(pkcs8_pem.expose().as_bytes())
+        .map_err(|_| unusable_key("not a PKCS#8 PEM block".into()))?;
+    RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|e| unusable_key(e.to_string()))
+}
+
+fn unusable_key(why: String) -> Error {
+    Error::config(
+        format!("the service-account key's private_key is not usable ({why})"),
+        "download a new JSON key for the service account (IAM > Service accounts > Keys)",
+    )
 }
 
 #[cfg(test)]

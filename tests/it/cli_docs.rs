@@ -1,10 +1,5 @@
 //! The command line as users meet it: completions for each shell, the man pages in docs/man (kept in
-//! step with the code by this test), and help texts that explain the values a user must find.
-
-use std::path::PathBuf;
-
-use clap::CommandFactory;
-use iap_token::cli::Cli;
+//! step with the code by this test; `cargo run --example update-man` regenerates them), and help texts that explain the values a user must find.
 
 use crate::common::*;
 
@@ -27,38 +22,14 @@ fn completions_for_every_shell() {
     assert!(line.contains("invalid value 'tcsh'"), "{line}");
 }
 
-/// Renders the man page of `command` (and its subcommands) with clap_mangen.
-fn man_pages() -> Vec<(String, String)> {
-    let mut command = Cli::command();
-    command.build();
-    let mut pages = Vec::new();
-    let mut render = |name: String, command: clap::Command| {
-        let mut roff = Vec::new();
-        clap_mangen::Man::new(command).render(&mut roff).unwrap();
-        pages.push((format!("{name}.1"), String::from_utf8(roff).unwrap()));
-    };
-    render("iap-token".into(), command.clone());
-    for sub in command.get_subcommands() {
-        let name = format!("iap-token-{}", sub.get_name());
-        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
-        render(name, sub.clone().name(leaked));
-    }
-    pages
-}
+#[path = "../../examples/update-man.rs"]
+mod update_man;
 
 #[test]
 fn man_pages_in_docs_match_the_code() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/man");
-    let regenerate = std::env::var_os("IAP_TOKEN_UPDATE_MAN").is_some();
-    for (name, content) in man_pages() {
-        let path = dir.join(&name);
-        if regenerate {
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(&path, &content).unwrap();
-            continue;
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(committed == content, "{name} is stale: run IAP_TOKEN_UPDATE_MAN=1 cargo test --test it man_pages");
+    for (name, content) in update_man::man_pages() {
+        let committed = std::fs::read_to_string(update_man::man_dir().join(&name)).unwrap_or_default();
+        assert!(committed == content, "docs/man/{name} is stale: run cargo run --example update-man");
     }
 }
 

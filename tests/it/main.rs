@@ -18,6 +18,7 @@ mod google_creds;
 mod key_source;
 mod kubectl;
 mod layers;
+mod status;
 mod stress;
 mod tls_front;
 mod user_flow;
