@@ -45,9 +45,18 @@ impl Audiences {
     }
 }
 
+/// The hint of a token the identity provider got wrong: nothing in the configuration explains it.
+const PROVIDER_AT_FAULT: &str =
+    "retry with --force-refresh; if it persists, run with -v to see which server answered and report it";
+
+/// The hint of a token for another audience.
+const CHECK_AUDIENCE: &str = "check --audience: for IAP it is the OAuth client id of the service's IAP (Security > Identity-Aware Proxy > the service > Edit OAuth client)";
+
 /// Reads the claims of a compact JWS without verifying it.
 pub fn decode_claims(jwt: &str) -> Result<Claims> {
-    let malformed = |why: &str| Error::BadToken(format!("the identity provider returned a malformed ID token ({why})"));
+    let malformed = |why: &str| {
+        Error::bad_token(format!("the identity provider returned a malformed ID token ({why})"), PROVIDER_AT_FAULT)
+    };
     let mut parts = jwt.split('.');
     let (Some(_header), Some(payload), Some(_signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -76,21 +85,24 @@ pub fn check_id_token(claims: &Claims, audience: &str, now: i64) -> Result<Check
     match &claims.aud {
         Some(aud) if aud.contains(audience) => {}
         Some(Audiences::One(other)) => {
-            return Err(Error::BadToken(format!(
-                "the ID token is for audience '{}', not the requested '{}'",
-                clean(other, 120),
-                clean(audience, 120)
-            )));
+            return Err(Error::bad_token(
+                format!(
+                    "the ID token is for audience '{}', not the requested '{}'",
+                    clean(other, 120),
+                    clean(audience, 120)
+                ),
+                CHECK_AUDIENCE,
+            ));
         }
         _ => {
-            return Err(Error::BadToken(format!(
-                "the ID token is not for the requested audience '{}'",
-                clean(audience, 120)
-            )));
+            return Err(Error::bad_token(
+                format!("the ID token is not for the requested audience '{}'", clean(audience, 120)),
+                CHECK_AUDIENCE,
+            ));
         }
     }
     let Some(exp) = claims.exp else {
-        return Err(Error::BadToken("the ID token has no expiry ('exp' claim)".into()));
+        return Err(Error::bad_token("the ID token has no expiry ('exp' claim)", PROVIDER_AT_FAULT));
     };
     if let Some(iat) = claims.iat
         && iat > now.saturating_add(MAX_CLOCK_SKEW_SECS)
@@ -98,18 +110,27 @@ pub fn check_id_token(claims: &Claims, audience: &str, now: i64) -> Result<Check
         let behind = iat.saturating_sub(now);
         let lifetime = exp.saturating_sub(iat);
         if lifetime <= 0 {
-            return Err(Error::BadToken("the ID token expires before it was issued ('exp' <= 'iat')".into()));
+            return Err(Error::bad_token(
+                "the ID token expires before it was issued ('exp' <= 'iat')",
+                PROVIDER_AT_FAULT,
+            ));
         }
         return Ok(CheckedToken { expires_at: now.saturating_add(lifetime), clock_behind_secs: Some(behind) });
     }
     if exp <= now {
         let ago = now.saturating_sub(exp);
         let ahead = claims.iat.is_some_and(|iat| now.saturating_sub(iat) > 3600 * 24 && iat <= now);
-        return Err(Error::BadToken(if ahead {
-            format!("the ID token expired {ago} s ago: this machine's clock may be ahead; check the time")
+        return Err(if ahead {
+            Error::bad_token(
+                format!("the ID token expired {ago} s ago: this machine's clock may be ahead"),
+                "check the time (e.g. enable NTP with 'timedatectl set-ntp true')",
+            )
         } else {
-            format!("the ID token had already expired when it arrived ({ago} s ago)")
-        }));
+            Error::bad_token(
+                format!("the ID token had already expired when it arrived ({ago} s ago)"),
+                "check this machine's time, then retry with --force-refresh",
+            )
+        });
     }
     Ok(CheckedToken { expires_at: exp, clock_behind_secs: None })
 }

@@ -191,7 +191,10 @@ fn refresh(
                         url: client.token_uri.clone(),
                         status: 200,
                         detail: "the refresh answer carries no id_token".into(),
-                        hint: "check that the sign-in asked for the openid scope; run 'iap-token login' again".into(),
+                        hint: format!(
+                            "check that the sign-in asked for the openid scope; run '{}' again",
+                            login_command(session.settings())
+                        ),
                     })
                 });
             }
@@ -221,8 +224,18 @@ fn fetch_secret(session: &Session, name: &str) -> Result<Secret<String>> {
         .map_err(|e| e.context(format!("could not read the client secret {name} from Secret Manager")))
 }
 
-/// The browser sign-in, start to refresh token; [`keep_login`] stores it.
+/// The browser sign-in, start to refresh token; [`keep_login`] stores it. A failed sign-in says the exact
+/// command that tries again.
 pub fn sign_in(session: &Session, client: &UserClient) -> Result<StoredLogin> {
+    run_sign_in(session, client).map_err(|e| match e {
+        Error::SignIn(problem) => {
+            Error::config(problem, format!("run '{}' to try again", login_command(session.settings())))
+        }
+        e => e,
+    })
+}
+
+fn run_sign_in(session: &Session, client: &UserClient) -> Result<StoredLogin> {
     let settings = session.settings();
     let paste = match settings.login.mode() {
         SignInMode::Forbidden(reason) => {

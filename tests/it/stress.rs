@@ -210,6 +210,23 @@ fn fault_matrix_is_bounded_clear_and_leaves_the_cache_untouched() {
         }
         assert_eq!(std::fs::read(&h.cache_entries()[0].0).unwrap(), before, "{fault:?}: the cache is untouched");
     }
+    // Each refusal of the token ends with the hint that fits its cause, whole line.
+    let whole_lines = [
+        (
+            Fault::WrongAud,
+            format!(
+                "iap-token: error: the ID token is for audience 'https://wrong-audience.example.com', not the requested '{AUD}'; check --audience: for IAP it is the OAuth client id of the service's IAP (Security > Identity-Aware Proxy > the service > Edit OAuth client)"
+            ),
+        ),
+        (
+            Fault::NoExp,
+            "iap-token: error: the ID token has no expiry ('exp' claim); retry with --force-refresh; if it persists, run with -v to see which server answered and report it".to_string(),
+        ),
+    ];
+    for (fault, expected) in whole_lines {
+        h.google.set_fault(Some(fault));
+        assert_eq!(h.key_token(&[]).failure(1), expected);
+    }
     // A transient failure that clears: the retry succeeds.
     h.google.set_fault(None);
     h.google.reset_counts();
