@@ -67,3 +67,45 @@ fn a_bare_call_prints_a_short_usage_on_stderr_and_exits_2() {
     }
     assert!(stderr.ends_with("start with: iap-token token --help\n"), "{stderr}");
 }
+
+#[test]
+fn help_lists_sources_in_the_readmes_order_and_only_options_that_mean_something() {
+    let h = Harness::new();
+    let token = h.run(&["token", "--help"]).stdout;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    // One order everywhere: the code's resolve order, README's table, --help's options and values.
+    let order = [
+        "--client-id",
+        "--impersonate-service-account",
+        "external_account",
+        "--service-account-key",
+        "metadata server",
+    ];
+    let positions = |text: &str, needles: &[&str]| -> Vec<usize> {
+        needles.iter().map(|n| text.find(n).unwrap_or_else(|| panic!("{n} missing"))).collect()
+    };
+    let table = &readme[readme.find("| you have | use |").expect("README's source table")..];
+    let in_readme = positions(table, &order);
+    assert!(in_readme.is_sorted(), "README's source table order: {in_readme:?}");
+    let flags = ["--client-id <", "--impersonate-service-account <", "--service-account-key <"];
+    assert!(positions(&token, &flags).is_sorted(), "token --help option order");
+    assert!(
+        token.contains(
+            "[possible values: auto, user, impersonation,\n          external-account, service-account-key, metadata]"
+        ) || token
+            .contains("possible values: auto, user, impersonation, external-account, service-account-key, metadata"),
+        "{token}"
+    );
+    for command in ["login", "logout"] {
+        let help = h.run(&[command, "--help"]).stdout;
+        for meaningless in ["--min-ttl", "--force-refresh"] {
+            assert!(!help.contains(meaningless), "{command} --help offers {meaningless}");
+        }
+        assert!(help.contains("--cache-dir") && help.contains("--store"), "{command} --help keeps the dirs");
+    }
+    let git = h.run(&["git-credential", "--help"]).stdout;
+    let action = git.find("<ACTION>  The action git asks for").expect("ACTION described");
+    let arguments = git.rfind("\nArguments:\n").expect("an Arguments heading");
+    let network = git.find("\nNetwork:\n").expect("a Network heading");
+    assert!(network < arguments && arguments < action, "ACTION is filed under Arguments, not Network:\n{git}");
+}
