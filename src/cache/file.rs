@@ -196,7 +196,7 @@ impl Cache {
         entries
     }
 
-    /// Removes every entry (lock files stay: another process may hold one); returns how many there were.
+    /// Removes every entry (lock files are `lock::remove_idle`'s); returns how many there were.
     pub fn clear(&self) -> Result<usize> {
         let Ok(dir) = fs::read_dir(&self.dir) else {
             return Ok(0);
