@@ -60,6 +60,8 @@ pub struct Credential {
     pub audience: String,
     pub principal: Option<String>,
     pub source: SourceKind,
+    /// The service URL the call named (`--url`), if any.
+    pub url: Option<String>,
 }
 
 #[cfg(test)]

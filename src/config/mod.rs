@@ -224,9 +224,9 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
 }
 
 fn require_audience(settings: &Settings) -> Result<()> {
-    if settings.audience.is_none() {
+    if settings.audience.is_none() && settings.url.is_none() {
         return Err(Error::Usage(
-            "--audience is required: the OAuth client id of the IAP-protected service (or set it in the kubeconfig cluster extension)".into(),
+            "--url or --audience is required: the URL of the service behind IAP, or its IAP OAuth client id (or set it in the kubeconfig cluster extension)".into(),
         ));
     }
     Ok(())

@@ -249,7 +249,7 @@ fn usage_errors_exit_2_with_one_line() {
     let h = Harness::new();
     assert_eq!(
         h.run(&["token"]).failure(2),
-        "iap-token: error: --audience is required: the OAuth client id of the IAP-protected service (or set it in the kubeconfig cluster extension); see 'iap-token --help'"
+        "iap-token: error: --url or --audience is required: the URL of the service behind IAP, or its IAP OAuth client id (or set it in the kubeconfig cluster extension); see 'iap-token --help'"
     );
     let line = h.run(&["token", "--audience", AUD, "--format", "yaml"]).failure(2);
     assert!(line.contains("invalid value 'yaml' for '--format"), "{line}");
