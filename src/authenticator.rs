@@ -80,7 +80,7 @@ impl IapAuthenticator {
             command: Command::Token(TokenArgs {
                 auth: AuthArgs {
                     audience: Some(self.audience.clone()),
-                    source: SourceArg::User,
+                    source: Some(SourceArg::User),
                     client_id: Some(self.client_id.clone()),
                     client_secret: Some(self.client_secret.clone()),
                     ..AuthArgs::default()

@@ -283,13 +283,13 @@ pub struct AuthArgs {
     pub profile: Option<String>,
     #[arg(long, env = "IAP_TOKEN_AUDIENCE", help = AUDIENCE_HELP)]
     pub audience: Option<String>,
-    /// Where tokens come from; auto picks the first that is configured (see docs).
-    #[arg(long, value_enum, default_value_t = SourceArg::Auto, env = "IAP_TOKEN_SOURCE")]
-    pub source: SourceArg,
+    /// Where tokens come from; auto picks the first that is configured (see docs) [default: auto].
+    #[arg(long, value_enum, env = "IAP_TOKEN_SOURCE")]
+    pub source: Option<SourceArg>,
     /// id-token: an OIDC ID token Google signs; signed-jwt: a JWT the service account signs itself, with
-    /// aud = the URL (works with IAP's Google-managed OAuth client; service accounts only).
-    #[arg(long, value_enum, default_value_t = TokenTypeArg::IdToken, env = "IAP_TOKEN_TOKEN_TYPE")]
-    pub token_type: TokenTypeArg,
+    /// aud = the URL (works with IAP's Google-managed OAuth client; service accounts only) [default: id-token].
+    #[arg(long, value_enum, env = "IAP_TOKEN_TOKEN_TYPE")]
+    pub token_type: Option<TokenTypeArg>,
     #[arg(long, env = "IAP_TOKEN_CLIENT_ID", help = CLIENT_ID_HELP)]
     pub client_id: Option<String>,
     /// The Google account to sign in with (login hint); part of the cache key.
@@ -319,17 +319,18 @@ pub struct OutputArgs {
     /// auto: exec-credential when KUBERNETES_EXEC_INFO is set (kubectl), else token.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto, env = "IAP_TOKEN_FORMAT")]
     pub format: FormatArg,
-    /// Header name for --format header; use Proxy-Authorization for apps with their own Authorization.
-    #[arg(long, default_value = "Authorization", env = "IAP_TOKEN_HEADER_NAME")]
-    pub header_name: String,
+    /// Header name for --format header; use Proxy-Authorization for apps with their own Authorization
+    /// [default: Authorization].
+    #[arg(long, env = "IAP_TOKEN_HEADER_NAME")]
+    pub header_name: Option<String>,
 }
 
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Cache")]
 pub struct CacheArgs {
-    /// Serve a cached ID token only with more than this many seconds left.
-    #[arg(long, default_value_t = 300, env = "IAP_TOKEN_MIN_TTL")]
-    pub min_ttl: u64,
+    /// Serve a cached ID token only with more than this many seconds left [default: 300].
+    #[arg(long, env = "IAP_TOKEN_MIN_TTL")]
+    pub min_ttl: Option<u64>,
     /// Ignore the cached ID token (a stored refresh token is still used).
     #[arg(long, env = "IAP_TOKEN_FORCE_REFRESH", value_parser = BoolishValueParser::new())]
     pub force_refresh: bool,
@@ -337,7 +338,8 @@ pub struct CacheArgs {
     pub dirs: StoreArgs,
 }
 
-/// Where tokens are kept: all that `login` and `logout` need of the cache options.
+// Where tokens are kept: all that `login` and `logout` need of the cache options (a plain comment: a doc
+// comment here would become the about text of every command that flattens it).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Cache")]
 pub struct StoreArgs {
@@ -347,9 +349,10 @@ pub struct StoreArgs {
     /// Where the file store keeps refresh tokens [default: ~/.local/state/iap-token].
     #[arg(long, env = "IAP_TOKEN_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Where refresh tokens live: the OS keyring, a 0600 file, or auto (keyring when it answers).
-    #[arg(long, value_enum, default_value_t = StoreArg::Auto, env = "IAP_TOKEN_STORE")]
-    pub store: StoreArg,
+    /// Where refresh tokens live: the OS keyring, a 0600 file, or auto (keyring when it answers)
+    /// [default: auto].
+    #[arg(long, value_enum, env = "IAP_TOKEN_STORE")]
+    pub store: Option<StoreArg>,
 }
 
 #[derive(Debug, Args)]

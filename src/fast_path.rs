@@ -11,10 +11,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use crate::cli::{
-    AuthArgs, CacheArgs, Cli, Command, FormatArg, LoginArgs, NetArgs, OutputArgs, SourceArg, StoreArg, StoreArgs,
-    TokenArgs, TokenTypeArg,
-};
+use crate::cli::{AuthArgs, CacheArgs, Cli, Command, FormatArg, LoginArgs, NetArgs, OutputArgs, StoreArgs, TokenArgs};
 use crate::config::Environment;
 use crate::secret::Secret;
 
@@ -135,8 +132,8 @@ pub fn parse(args: &[OsString], env: &dyn Environment) -> Option<Cli> {
             url,
             profile,
             audience,
-            source: choice(source, SourceArg::Auto)?,
-            token_type: choice(token_type, TokenTypeArg::IdToken)?,
+            source: optional_choice(source)?,
+            token_type: optional_choice(token_type)?,
             client_id,
             account,
             client_secret: client_secret.map(Secret::new),
@@ -145,18 +142,11 @@ pub fn parse(args: &[OsString], env: &dyn Environment) -> Option<Cli> {
             service_account_key: path(service_account_key),
             impersonate_service_account,
         },
-        output: OutputArgs {
-            format: choice(format, FormatArg::Auto)?,
-            header_name: header_name.unwrap_or_else(|| "Authorization".into()),
-        },
+        output: OutputArgs { format: choice(format, FormatArg::Auto)?, header_name },
         cache: CacheArgs {
-            min_ttl: number(min_ttl, 300)?,
+            min_ttl: optional_number(min_ttl)?,
             force_refresh,
-            dirs: StoreArgs {
-                cache_dir: path(cache_dir),
-                state_dir: path(state_dir),
-                store: choice(store, StoreArg::Auto)?,
-            },
+            dirs: StoreArgs { cache_dir: path(cache_dir), state_dir: path(state_dir), store: optional_choice(store)? },
         },
         login: LoginArgs {
             no_browser,
@@ -182,6 +172,22 @@ fn choice<T: ValueEnum>(value: Option<String>, default: T) -> Option<T> {
     match value {
         Some(value) => T::from_str(&value, false).ok(),
         None => Some(default),
+    }
+}
+
+/// `Some(None)` when absent, `Some(Some(v))` when it parses, `None` (hand over to clap) otherwise.
+fn optional_choice<T: ValueEnum>(value: Option<String>) -> Option<Option<T>> {
+    match value {
+        Some(value) => T::from_str(&value, false).ok().map(Some),
+        None => Some(None),
+    }
+}
+
+fn optional_number<T: std::str::FromStr>(value: Option<String>) -> Option<Option<T>> {
+    match value {
+        Some(value) if value.bytes().all(|b| b.is_ascii_digit()) => value.parse().ok().map(Some),
+        Some(_) => None,
+        None => Some(None),
     }
 }
 

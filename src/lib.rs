@@ -30,6 +30,7 @@ pub mod http;
 pub mod jwt;
 pub mod log;
 pub mod output;
+pub mod profiles;
 pub mod secret;
 pub mod session;
 pub mod source;

@@ -20,6 +20,7 @@ use crate::cli::{self, AuthArgs, CacheArgs, Cli, Command, FormatArg, NetArgs, So
 use crate::credential::TokenType;
 use crate::error::{Error, Result, clean};
 use crate::http::NetSettings;
+use crate::profiles::{ConfigFiles, ProfileValues};
 use crate::secret::Secret;
 use crate::store::StoreChoice;
 
@@ -168,11 +169,15 @@ impl Config {
 }
 
 fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment) -> Result<Action> {
-    let settings = |auth, cache, login, net| Settings::new(auth, cache, login, net, exec_info, env);
+    let settings = |auth: AuthArgs, cache, login, net| {
+        let (name, profile) = chosen_profile(&auth, env)?;
+        Settings::new(auth, cache, login, net, exec_info, env, name, &profile)
+    };
     Ok(match command {
         Command::Token(cli::TokenArgs { auth, output, cache, login, net }) => {
-            let format = output_format(&output, exec_info)?;
-            let settings = settings(auth, cache, Some(login), net)?;
+            let (name, profile) = chosen_profile(&auth, env)?;
+            let format = output_format(&output, exec_info, &profile)?;
+            let settings = Settings::new(auth, cache, Some(login), net, exec_info, env, name, &profile)?;
             require_audience(&settings)?;
             Action::Token { settings, format }
         }
@@ -199,7 +204,7 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
         Command::GenerateUserIdToken(args) => {
             let auth = AuthArgs {
                 audience: Some(args.webapp_client_id),
-                source: SourceArg::User,
+                source: Some(SourceArg::User),
                 client_id: Some(args.desktop_client_id),
                 client_secret_from_secret_manager: Some(format!(
                     "projects/{}/secrets/{}/versions/latest",
@@ -207,7 +212,16 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
                 )),
                 ..AuthArgs::default()
             };
-            let settings = Settings::new(auth, args.cache, Some(args.login), args.net, None, env)?;
+            let settings = Settings::new(
+                auth,
+                args.cache,
+                Some(args.login),
+                args.net,
+                None,
+                env,
+                None,
+                &ProfileValues::default(),
+            )?;
             Action::Token { settings, format: Format::Token }
         }
         Command::GenerateServiceAccountIdToken(args) => {
@@ -216,7 +230,7 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
                 service_account_key: args.service_account_key,
                 ..AuthArgs::default()
             };
-            let settings = Settings::new(auth, args.cache, None, args.net, None, env)?;
+            let settings = Settings::new(auth, args.cache, None, args.net, None, env, None, &ProfileValues::default())?;
             Action::Token { settings, format: Format::Token }
         }
         Command::Completions(cli::CompletionsArgs { shell }) => Action::Completions(shell),
@@ -232,9 +246,24 @@ fn require_audience(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-fn output_format(output: &cli::OutputArgs, exec_info: Option<&ExecInfo>) -> Result<Format> {
+/// The profile this call uses (`--profile`, else the one whose url matches `--url`, else
+/// `default-profile`), with its audience only where the leak rule allows it; else the `[defaults]`.
+fn chosen_profile(auth: &AuthArgs, env: &dyn Environment) -> Result<(Option<String>, ProfileValues)> {
+    let files = ConfigFiles::load(env)?;
+    let url = auth.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    let profile = auth.profile.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    Ok(match files.choose(profile, url, true)? {
+        Some(chosen) if chosen.audience_applies => (Some(chosen.name), chosen.values),
+        Some(chosen) => (Some(chosen.name), chosen.values.without("audience")),
+        // No profile: the defaults lend settings, but never an audience (it would go to any host).
+        None => (None, files.defaults()?.without("audience")),
+    })
+}
+
+fn output_format(output: &cli::OutputArgs, exec_info: Option<&ExecInfo>, profile: &ProfileValues) -> Result<Format> {
     let api_version = exec_info.map(|info| info.api_version).unwrap_or(ExecApiVersion::V1);
-    let header = output.header_name.trim();
+    let header_name = output.header_name.clone().or(profile.text("header-name"));
+    let header = header_name.as_deref().unwrap_or("Authorization").trim();
     if output.format == FormatArg::Header
         && (header.is_empty() || !header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
     {
@@ -251,35 +280,70 @@ fn output_format(output: &cli::OutputArgs, exec_info: Option<&ExecInfo>) -> Resu
 
 impl Settings {
     /// The settings of a credential command: the `AUTH`, `CACHE`, `LOGIN` and `NET` options, completed by
-    /// the kubeconfig cluster extension and the environment.
+    /// the kubeconfig cluster extension, then by the chosen profile (named `profile_name`), and the
+    /// environment. Precedence: flag > env > kubeconfig > profile > `[defaults]` > built-in default.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         auth: AuthArgs,
-        cache: CacheArgs,
+        mut cache: CacheArgs,
         login: Option<cli::LoginArgs>,
-        net: NetArgs,
+        mut net: NetArgs,
         exec_info: Option<&ExecInfo>,
         env: &dyn Environment,
+        profile_name: Option<String>,
+        profile: &ProfileValues,
     ) -> Result<Settings> {
         let cluster = exec_info.map(|info| info.cluster.clone()).unwrap_or_default();
         let non_empty = |value: Option<String>| value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let text = |key: &str| non_empty(profile.text(key));
+        let chosen = |flag: Option<String>, key: &str| non_empty(flag).or_else(|| text(key));
+        cache.min_ttl = cache.min_ttl.or(profile.integer("min-ttl"));
+        cache.dirs.store = match cache.dirs.store {
+            Some(store) => Some(store),
+            None => profile_choice(profile, "store")?,
+        };
+        net.ca_file = net.ca_file.or_else(|| profile.path("ca-file"));
+        net.auth_uri = chosen(net.auth_uri, "auth-uri");
+        net.token_uri = chosen(net.token_uri, "token-uri");
+        net.revoke_uri = chosen(net.revoke_uri, "revoke-uri");
+        net.secret_manager_endpoint = chosen(net.secret_manager_endpoint, "secret-manager-endpoint");
+        net.iam_credentials_endpoint = chosen(net.iam_credentials_endpoint, "iam-credentials-endpoint");
+        let flag_secret = auth.client_secret.is_some()
+            || auth.client_secret_file.is_some()
+            || auth.client_secret_from_secret_manager.is_some();
+        let client_secret = if flag_secret {
+            client_secret(auth.client_secret, auth.client_secret_file, auth.client_secret_from_secret_manager)?
+        } else {
+            client_secret(
+                profile.secret("client-secret"),
+                profile.path("client-secret-file"),
+                text("client-secret-from-secret-manager"),
+            )?
+        };
+        let source = match auth.source {
+            Some(source) => source,
+            None => profile_choice(profile, "source")?.unwrap_or_default(),
+        };
+        let token_type = match auth.token_type {
+            Some(token_type) => token_type,
+            None => profile_choice(profile, "token-type")?.unwrap_or_default(),
+        };
         Ok(Settings {
-            url: service_url(non_empty(auth.url))?,
-            profile: non_empty(auth.profile),
-            token_type: match auth.token_type {
+            url: service_url(chosen(auth.url, "url"))?,
+            profile: profile_name,
+            token_type: match token_type {
                 TokenTypeArg::IdToken => TokenType::IdToken,
                 TokenTypeArg::SignedJwt => TokenType::SignedJwt,
             },
-            audience: non_empty(auth.audience).or(non_empty(cluster.audience)),
-            source: auth.source,
-            client_id: non_empty(auth.client_id).or(non_empty(cluster.client_id)),
-            account: non_empty(auth.account).or(non_empty(cluster.account)),
-            client_secret: client_secret(
-                auth.client_secret,
-                auth.client_secret_file,
-                auth.client_secret_from_secret_manager,
-            )?,
-            key_file: auth.service_account_key,
-            impersonate: non_empty(auth.impersonate_service_account).or(non_empty(cluster.impersonate_service_account)),
+            audience: non_empty(auth.audience).or(non_empty(cluster.audience)).or_else(|| text("audience")),
+            source,
+            client_id: non_empty(auth.client_id).or(non_empty(cluster.client_id)).or_else(|| text("client-id")),
+            account: non_empty(auth.account).or(non_empty(cluster.account)).or_else(|| text("account")),
+            client_secret,
+            key_file: auth.service_account_key.or_else(|| profile.path("service-account-key")),
+            impersonate: non_empty(auth.impersonate_service_account)
+                .or(non_empty(cluster.impersonate_service_account))
+                .or_else(|| text("impersonate-service-account")),
             adc: adc_env(env),
             endpoints: endpoints(&net)?,
             cache: cache_settings(cache)?,
@@ -336,8 +400,24 @@ fn adc_env(env: &dyn Environment) -> AdcEnv {
     }
 }
 
+/// A profile's value for an option with fixed choices, checked like the flag.
+fn profile_choice<T: clap::ValueEnum>(profile: &ProfileValues, key: &str) -> Result<Option<T>> {
+    let Some(value) = profile.text(key) else { return Ok(None) };
+    T::from_str(&value, false).map(Some).map_err(|_| {
+        let choices: Vec<String> =
+            T::value_variants().iter().filter_map(|v| Some(v.to_possible_value()?.get_name().to_string())).collect();
+        Error::Usage(format!(
+            "{}: '{key}' is '{}', not one of {}",
+            profile.origin(key).unwrap_or_default(),
+            clean(&value, 40),
+            choices.join(", ")
+        ))
+    })
+}
+
 fn cache_settings(cache: CacheArgs) -> Result<CacheSettings> {
     let CacheArgs { min_ttl, force_refresh, dirs: cache } = cache;
+    let min_ttl = min_ttl.unwrap_or(300);
     let mut dirs_given = Vec::new();
     if let Some(dir) = &cache.cache_dir {
         dirs_given.push(format!("--cache-dir {}", shell_word(&dir.display().to_string())));
@@ -345,7 +425,7 @@ fn cache_settings(cache: CacheArgs) -> Result<CacheSettings> {
     if let Some(dir) = &cache.state_dir {
         dirs_given.push(format!("--state-dir {}", shell_word(&dir.display().to_string())));
     }
-    let store = match cache.store {
+    let store = match cache.store.unwrap_or_default() {
         StoreArg::Auto => StoreChoice::Auto,
         StoreArg::Keyring => StoreChoice::Keyring,
         StoreArg::File => StoreChoice::File,

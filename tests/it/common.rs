@@ -105,6 +105,7 @@ impl Harness {
             .env("IAP_TOKEN_CACHE_DIR", self.cache_dir())
             .env("IAP_TOKEN_STATE_DIR", self.state_dir())
             .env("IAP_TOKEN_STORE", "file")
+            .env("IAP_TOKEN_SYSTEM_CONFIG", self.path("etc/iap-token/config.toml"))
             .env("IAP_TOKEN_AUTH_URI", self.google.auth_uri())
             .env("IAP_TOKEN_REVOKE_URI", self.google.revoke_uri())
             .env("IAP_TOKEN_SECRET_MANAGER_ENDPOINT", self.google.url())

@@ -20,6 +20,7 @@ mod iap_front;
 mod key_source;
 mod kubectl;
 mod layers;
+mod profiles;
 mod status;
 mod stress;
 mod tls_front;
