@@ -130,6 +130,7 @@ impl Subcommand for Command {
             clap::Command::new(SECRET_MANAGER_SECRET)
                 .about("Print the payload of a Secret Manager secret version, read with the Application Default Credentials")
                 .hide(true)
+                .disable_version_flag(true) // its --version is the secret's
                 .defer(SecretManagerSecretArgs::augment_args),
         )
     }
