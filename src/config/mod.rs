@@ -48,7 +48,6 @@ pub enum Action {
     Status { settings: Settings, json: bool },
     GitCredential { settings: Settings, action: GitAction },
     Completions(clap_complete::Shell),
-    /// `secret-manager-secret`: `name` is the checked `projects/P/secrets/S/versions/V`.
     SecretManagerSecret { settings: Settings, name: String },
 }
 

@@ -153,4 +153,3 @@ fn respond(request: tiny_http::Request, status: u16, body: &str, headers: &[(&st
     }
     let _ = request.respond(response);
 }
-

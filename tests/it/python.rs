@@ -26,8 +26,12 @@ fn root() -> PathBuf {
 fn test_venv() -> PathBuf {
     let venv = root().join("target/test-venv");
     let python = venv.join("bin/python");
-    let ok = python.exists() && Command::new(&python).args(["-c", TEST_CLIENTS]).output().is_ok_and(|o| o.status.success());
-    assert!(ok, "target/test-venv lacks maturin, ziglang, pytest, requests, httpx, grpcio or flytekit: run scripts/install-test-deps");
+    let ok =
+        python.exists() && Command::new(&python).args(["-c", TEST_CLIENTS]).output().is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "target/test-venv lacks maturin, ziglang, pytest, requests, httpx, grpcio or flytekit: run scripts/install-test-deps"
+    );
     venv
 }
 
@@ -147,6 +151,7 @@ fn the_package_passes_its_tests_against_the_fakes() {
         .env_clear()
         .envs(h.env_vars())
         .env("PATH", path)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("IAP_TEST_IAP_URL", iap.url())
         .env("IAP_TEST_GOOGLE_URL", h.google.url())
         .env("IAP_TEST_TOKEN_URI", h.google.token_uri())

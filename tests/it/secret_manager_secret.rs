@@ -19,8 +19,13 @@ fn prints_the_payload_read_with_the_adc_and_nothing_else() {
     let env = [("GOOGLE_APPLICATION_CREDENTIALS", key)];
 
     let run = h.run_with(&["secret-manager-secret", "--project", "p-1", "--secret", "db_pass"], &env);
-    assert_eq!((run.code, run.stdout.as_str(), run.stderr.as_str()), (0, " two words \n", ""), "one newline dropped, one printed");
-    let access = h.google.requests().into_iter().find(|r| r.endpoint == Endpoint::SecretAccess).expect("an access call");
+    assert_eq!(
+        (run.code, run.stdout.as_str(), run.stderr.as_str()),
+        (0, " two words \n", ""),
+        "one newline dropped, one printed"
+    );
+    let access =
+        h.google.requests().into_iter().find(|r| r.endpoint == Endpoint::SecretAccess).expect("an access call");
     assert_eq!(access.path, "/v1/projects/p-1/secrets/db_pass/versions/latest:access");
     assert!(access.header("authorization").unwrap().starts_with("Bearer "));
 
@@ -37,7 +42,10 @@ fn failures_are_one_line_and_the_command_is_hidden() {
     let env = [("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())];
     h.google.set_secret("projects/p/secrets/s/versions/latest", b"abc", Some(1));
     let line = h.run_with(&["secret-manager-secret", "--project", "p", "--secret", "s"], &env).failure(1);
-    assert!(line.contains("could not read the secret projects/p/secrets/s/versions/latest from Secret Manager"), "{line}");
+    assert!(
+        line.contains("could not read the secret projects/p/secrets/s/versions/latest from Secret Manager"),
+        "{line}"
+    );
     assert!(line.contains("failed its CRC32C check"), "{line}");
 
     let line = h.run_with(&["secret-manager-secret", "--project", "p", "--secret", "none"], &env).failure(1);
