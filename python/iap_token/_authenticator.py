@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Optional, Tuple, Union
 
-from ._token import SignInRequired, Token, get_token
+from ._token import INSECURE_REFUSED, SignInRequired, Token, get_token
 
 try:
     from flytekit.clients.auth.authenticator import Authenticator as _Base
@@ -47,10 +47,7 @@ class GCPIdentityAwareProxyAuthenticator(_Base):  # type: ignore[valid-type,misc
         verify: Union[bool, str, None] = None,
     ) -> None:
         if verify is False:
-            raise ValueError(
-                "verify=False is refused: iap-token never switches TLS certificate checks off; "
-                "pass verify='/path/to/ca-bundle.pem' to trust a private CA"
-            )
+            raise ValueError(INSECURE_REFUSED)
         if _Base is not object:
             super().__init__(endpoint=audience, header_key=HEADER_KEY, credentials=None, verify=verify)
         else:

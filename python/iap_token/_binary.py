@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -11,7 +12,8 @@ import sysconfig
 _EXE = "iap-token.exe" if os.name == "nt" else "iap-token"
 
 
-def _scripts_dirs() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def _scripts_dirs() -> tuple[str, ...]:
     dirs = [sysconfig.get_path("scripts"), os.path.dirname(sys.executable)]
     user_scheme = f"{os.name}_user" if os.name == "nt" else "posix_user"
     if sys.platform == "darwin" and "osx_framework_user" in sysconfig.get_scheme_names():
@@ -20,7 +22,7 @@ def _scripts_dirs() -> list[str]:
         dirs.append(sysconfig.get_path("scripts", scheme=user_scheme))
     except KeyError:
         pass
-    return [d for d in dirs if d]
+    return tuple(d for d in dirs if d)
 
 
 def find_binary() -> str:

@@ -5,7 +5,6 @@ until its ``expires_at`` (which already includes the binary's refresh margin).""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -23,8 +22,22 @@ EXIT_SIGN_IN_REQUIRED = 3
 
 # Options that are secrets: the variable the binary reads each one from.
 _SECRET_ENV = {"client_secret": "IAP_TOKEN_CLIENT_SECRET"}
-# The environment the binary's choices depend on: part of the in-process cache key.
-_ENV_PREFIXES = ("IAP_TOKEN_", "GOOGLE_", "CLOUDSDK_", "GCE_METADATA_", "KUBERNETES_EXEC_INFO")
+# The variables that decide which binary runs and whose token it gives: part of the in-process cache key
+# (looked up one by one: scanning os.environ would cost more than the rest of a warm call).
+_KEY_ENV = (
+    "IAP_TOKEN_BINARY",
+    "IAP_TOKEN_CACHE_DIR",
+    "IAP_TOKEN_AUDIENCE",
+    "IAP_TOKEN_SOURCE",
+    "IAP_TOKEN_CLIENT_ID",
+    "IAP_TOKEN_ACCOUNT",
+    "IAP_TOKEN_SERVICE_ACCOUNT_KEY",
+    "IAP_TOKEN_IMPERSONATE_SERVICE_ACCOUNT",
+    "IAP_TOKEN_PROFILE",
+    "IAP_TOKEN_URL",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "KUBERNETES_EXEC_INFO",
+)
 
 
 class IAPTokenError(Exception):
@@ -62,7 +75,8 @@ class Token:
 
 
 _Key = Tuple[Any, ...]
-_cache: Dict[_Key, Token] = {}
+# key -> (expires_at as Unix seconds, token)
+_cache: Dict[_Key, Tuple[float, Token]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -87,22 +101,25 @@ def _flags(name: str, value: Any) -> List[str]:
     return [part for item in values for part in (flag, _text(item))]
 
 
+INSECURE_REFUSED = (
+    "verify=False is refused: iap-token never switches TLS certificate checks off; "
+    "pass verify='/path/to/ca-bundle.pem' to trust a private CA"
+)
+
+
 def _verify_to_ca_file(options: Dict[str, Any]) -> None:
     """The seed's ``verify``: a CA bundle path becomes ``--ca-file``; False is refused."""
     if "verify" not in options:
         return
     verify = options.pop("verify")
     if verify is False:
-        raise ValueError(
-            "verify=False is refused: iap-token never switches TLS certificate checks off; "
-            "pass verify='/path/to/ca-bundle.pem' to trust a private CA"
-        )
+        raise ValueError(INSECURE_REFUSED)
     if verify is not None and verify is not True:
         options["ca_file"] = verify
 
 
-def _command(subcommand: List[str], options: Dict[str, Any]) -> Tuple[List[str], Optional[Dict[str, str]], _Key]:
-    """The argv, the environment (None: inherit) and the in-process cache key of one call."""
+def _command(subcommand: List[str], options: Dict[str, Any]) -> Tuple[List[str], Optional[Dict[str, str]]]:
+    """The argv and the environment (None: inherit) of one run of the binary."""
     options = dict(options)
     _verify_to_ca_file(options)
     argv = [find_binary(), *subcommand]
@@ -114,13 +131,9 @@ def _command(subcommand: List[str], options: Dict[str, Any]) -> Tuple[List[str],
                 secrets[_SECRET_ENV[name]] = str(value)
             continue
         argv.extend(_flags(name, value))
-    env: Optional[Dict[str, str]] = None
-    if secrets:
-        env = dict(os.environ)
-        env.update(secrets)
-    digest = hashlib.sha256("\0".join(f"{k}={v}" for k, v in sorted(secrets.items())).encode()).hexdigest()
-    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_ENV_PREFIXES)))
-    return argv, env, (tuple(argv), digest, environment)
+    if not secrets:
+        return argv, None
+    return argv, {**os.environ, **secrets}
 
 
 def _error_line(stderr: str) -> str:
@@ -169,38 +182,39 @@ def _parse(code: Optional[int], stdout: bytes, stderr: bytes) -> Token:
         raise IAPTokenError(f"iap-token printed an answer that is not its JSON token ({type(error).__name__})") from None
 
 
-def _token_call(
-    url: Optional[str],
-    audience: Optional[str],
-    profile: Optional[str],
-    min_ttl: Optional[int],
-    force_refresh: bool,
-    options: Mapping[str, Any],
-) -> Tuple[List[str], Optional[Dict[str, str]], _Key]:
+def _token_options(
+    url: Optional[str], audience: Optional[str], profile: Optional[str], min_ttl: Optional[int], options: Dict[str, Any]
+) -> Dict[str, Any]:
     if "format" in options:
         raise ValueError("get_token() reads iap-token's JSON: format= cannot be set")
-    named = {"url": url, "audience": audience, "profile": profile, "min_ttl": min_ttl}
-    return _command(["token", "--format", "json"], {**options, **named, "force_refresh": force_refresh})
+    if options.get("verify") is False:
+        raise ValueError(INSECURE_REFUSED)
+    return {**options, "url": url, "audience": audience, "profile": profile, "min_ttl": min_ttl}
+
+
+def _cache_key(options: Dict[str, Any]) -> _Key:
+    """What the token depends on: the options (``force_refresh`` aside) and a few variables."""
+    environ = os.environ
+    named = tuple(sorted((k, repr(v)) for k, v in options.items() if k != "force_refresh"))
+    return named, tuple(environ.get(name) for name in _KEY_ENV)
 
 
 def _cached(key: _Key) -> Optional[Token]:
     with _cache_lock:
-        token = _cache.get(key)
-    if token is not None and time.time() < token.expires_at.timestamp():
-        return token
+        entry = _cache.get(key)
+    if entry is not None and time.time() < entry[0]:
+        return entry[1]
     return None
 
 
 def _keep(key: _Key, token: Token) -> Token:
     with _cache_lock:
-        _cache[key] = token
+        _cache[key] = (token.expires_at.timestamp(), token)
     return token
 
 
-def _cache_key(key: _Key) -> _Key:
-    # --force-refresh is not part of what the token is.
-    argv = tuple(arg for arg in key[0] if arg != "--force-refresh")
-    return (argv, *key[1:])
+def _token_argv(options: Dict[str, Any], force_refresh: bool) -> Tuple[List[str], Optional[Dict[str, str]]]:
+    return _command(["token", "--format", "json"], {**options, "force_refresh": force_refresh})
 
 
 def get_token(
@@ -215,12 +229,13 @@ def get_token(
     """An ID token from ``iap-token token``. Other keywords are its long options (``client_id=``,
     ``service_account_key=``, ``non_interactive=True``, ...); ``client_secret=`` goes through the
     environment. Raises ``SignInRequired`` (exit 3) or ``IAPTokenError``."""
-    argv, env, key = _token_call(url, audience, profile, min_ttl, force_refresh, options)
-    key = _cache_key(key)
+    named = _token_options(url, audience, profile, min_ttl, options)
+    key = _cache_key(named)
     if not force_refresh:
         hit = _cached(key)
         if hit is not None:
             return hit
+    argv, env = _token_argv(named, force_refresh)
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env)
     except OSError as error:
@@ -240,12 +255,13 @@ async def async_get_token(
     """``get_token()`` for asyncio: the binary runs as an asyncio subprocess, the loop keeps running."""
     import asyncio
 
-    argv, env, key = _token_call(url, audience, profile, min_ttl, force_refresh, options)
-    key = _cache_key(key)
+    named = _token_options(url, audience, profile, min_ttl, options)
+    key = _cache_key(named)
     if not force_refresh:
         hit = _cached(key)
         if hit is not None:
             return hit
+    argv, env = _token_argv(named, force_refresh)
     try:
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
@@ -258,7 +274,7 @@ async def async_get_token(
 
 def run_plumbing(subcommand: List[str], options: Mapping[str, Any]) -> str:
     """Runs another iap-token command and returns its stdout less one trailing newline."""
-    argv, env, _ = _command(subcommand, dict(options))
+    argv, env = _command(subcommand, dict(options))
     try:
         done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env)
     except OSError as error:

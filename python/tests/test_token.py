@@ -4,7 +4,6 @@ cache, keyword -> flag mapping, secrets kept off argv, and the import that loads
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import subprocess
@@ -81,8 +80,7 @@ def test_the_in_process_cache_serves_without_a_subprocess(spawns: Spawns) -> Non
     assert iap_token.get_token(**key_options()) is refreshed, "force_refresh replaced the kept token"
     # An entry past its expires_at is not served.
     key = next(iter(iap_token._token._cache))
-    stale = dataclasses.replace(refreshed, expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))
-    iap_token._token._cache[key] = stale
+    iap_token._token._cache[key] = (time.time() - 1, refreshed)
     iap_token.get_token(**key_options())
     assert len(spawns) == 3
 
