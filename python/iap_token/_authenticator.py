@@ -16,7 +16,7 @@ try:
     from flytekit.clients.auth.authenticator import Authenticator as _Base
     from flytekit.clients.auth.keyring import Credentials
 except ImportError:  # flytekit is optional: the same fields without it
-    _Base = object  # type: ignore[assignment,misc]
+    _Base = object
 
     @dataclass
     class Credentials:  # type: ignore[no-redef]
@@ -32,7 +32,7 @@ except ImportError:  # flytekit is optional: the same fields without it
 HEADER_KEY = "proxy-authorization"
 
 
-class GCPIdentityAwareProxyAuthenticator(_Base):  # type: ignore[valid-type,misc]
+class GCPIdentityAwareProxyAuthenticator(_Base):
     """Sign in to IAP with a desktop OAuth client once (the browser opens when needed), then refresh.
 
     ``audience`` is IAP's web client id, ``client_id`` / ``client_secret`` the desktop client's;

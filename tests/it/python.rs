@@ -2,7 +2,7 @@
 //! manylinux2014), installed with `pip install --no-index` into a fresh venv, checked (under 5 MB, the
 //! installed `iap-token` is the native binary itself), and then python/tests runs with pytest in that venv
 //! against the fake Google and a fake IAP. The test clients (maturin, ziglang, pytest, requests, httpx,
-//! grpcio, flytekit) come from target/test-venv (scripts/install-test-deps): the fresh venv sees them
+//! grpcio, flytekit, mypy) come from target/test-venv (scripts/install-test-deps): the fresh venv sees them
 //! through a `.pth` line, after its own site-packages, so `iap_token` is only the installed wheel's.
 
 use std::fs::File;
@@ -16,7 +16,7 @@ use crate::fake_google::*;
 use crate::fake_iap::FakeIap;
 
 const MAX_WHEEL_BYTES: u64 = 5 * 1024 * 1024;
-const TEST_CLIENTS: &str = "import maturin, ziglang, pytest, requests, httpx, grpc, flytekit";
+const TEST_CLIENTS: &str = "import maturin, ziglang, pytest, requests, httpx, grpc, flytekit, mypy";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,7 +30,7 @@ fn test_venv() -> PathBuf {
         python.exists() && Command::new(&python).args(["-c", TEST_CLIENTS]).output().is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "target/test-venv lacks maturin, ziglang, pytest, requests, httpx, grpcio or flytekit: run scripts/install-test-deps"
+        "target/test-venv lacks maturin, ziglang, pytest, requests, httpx, grpcio, flytekit or mypy: run scripts/install-test-deps"
     );
     venv
 }
@@ -181,4 +181,37 @@ fn approving_browser(h: &Harness) -> String {
     );
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     script.to_str().unwrap().to_string()
+}
+
+/// The sdist (what pip builds where no wheel fits) carries the Rust sources, the lock file and the
+/// Python package. Building from it is a full release build, left to the release workflow.
+#[test]
+fn the_sdist_carries_what_a_build_from_source_needs() {
+    let venv = test_venv();
+    let out = tempfile::tempdir().expect("temp dir");
+    let path = format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+    let sdist = Command::new(venv.join("bin/maturin"))
+        .args(["sdist", "--out"])
+        .arg(out.path())
+        .current_dir(root())
+        .env("PATH", path)
+        .output()
+        .expect("run maturin sdist");
+    assert!(sdist.status.success(), "maturin sdist: {}", String::from_utf8_lossy(&sdist.stderr));
+    let archive = out.path().join(format!("iap_token-{}.tar.gz", env!("CARGO_PKG_VERSION")));
+    let listing = Command::new("tar").arg("tzf").arg(&archive).output().expect("run tar");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let top = format!("iap_token-{}/", env!("CARGO_PKG_VERSION"));
+    for needed in [
+        "pyproject.toml",
+        "Cargo.toml",
+        "Cargo.lock",
+        "src/main.rs",
+        "src/commands/secret_manager_secret.rs",
+        "python/iap_token/__init__.py",
+        "python/iap_token/py.typed",
+    ] {
+        assert!(listing.lines().any(|line| line == format!("{top}{needed}")), "{needed} missing from the sdist");
+    }
+    assert!(!listing.contains("/target/"), "no build output in the sdist");
 }
