@@ -17,7 +17,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ._binary import find_binary
 
-EXIT_USAGE = 2
 EXIT_SIGN_IN_REQUIRED = 3
 
 # Options that are secrets: the variable the binary reads each one from.
@@ -136,6 +135,17 @@ def _command(subcommand: List[str], options: Dict[str, Any]) -> Tuple[List[str],
     return argv, {**os.environ, **secrets}
 
 
+def _run(argv: List[str], env: Optional[Dict[str, str]]) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env)
+    except OSError as error:
+        raise _not_started(argv[0], error) from None
+
+
+def _not_started(binary: str, error: OSError) -> IAPTokenError:
+    return IAPTokenError(f"could not run {binary}: {error.strerror or error}")
+
+
 def _error_line(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     ours = [line for line in lines if line.startswith("iap-token: error: ")]
@@ -235,11 +245,7 @@ def get_token(
         hit = _cached(key)
         if hit is not None:
             return hit
-    argv, env = _token_argv(named, force_refresh)
-    try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env)
-    except OSError as error:
-        raise IAPTokenError(f"could not run {argv[0]}: {error.strerror or error}") from None
+    done = _run(*_token_argv(named, force_refresh))
     return _keep(key, _parse(done.returncode, done.stdout, done.stderr))
 
 
@@ -267,18 +273,14 @@ async def async_get_token(
             *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
         )
     except OSError as error:
-        raise IAPTokenError(f"could not run {argv[0]}: {error.strerror or error}") from None
+        raise _not_started(argv[0], error) from None
     stdout, stderr = await process.communicate()
     return _keep(key, _parse(process.returncode, stdout, stderr))
 
 
 def run_plumbing(subcommand: List[str], options: Mapping[str, Any]) -> str:
     """Runs another iap-token command and returns its stdout less one trailing newline."""
-    argv, env = _command(subcommand, dict(options))
-    try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env)
-    except OSError as error:
-        raise IAPTokenError(f"could not run {argv[0]}: {error.strerror or error}") from None
+    done = _run(*_command(subcommand, dict(options)))
     err = done.stderr.decode("utf-8", "replace")
     if done.returncode != 0:
         raise _failure(done.returncode, err)
