@@ -127,32 +127,35 @@ fn check_token(text: &str) {
     }
 }
 
-/// `check_id_token` accepts exactly the tokens for `audience` that have a future `exp` and no `iat`
-/// beyond the clock skew, and its refusals render cleanly.
+/// `check_id_token` accepts exactly the tokens for `audience` that are valid now: a future `exp`, or,
+/// when `iat` is beyond the clock skew (our clock is behind), a positive lifetime counted from `now`.
+/// Its refusals render cleanly.
 fn check_claims(claims: &Claims, audience: &str, now: i64) {
     match jwt::check_id_token(claims, audience, now) {
-        Ok(exp) => {
+        Ok(checked) => {
             let for_audience = match &claims.aud {
                 Some(Audiences::One(one)) => one == audience,
                 Some(Audiences::Many(many)) => many.iter().any(|a| a == audience),
                 None => false,
             };
             assert!(for_audience, "accepted a token for {:?} as one for {audience:?}", claims.aud);
-            assert_eq!(claims.exp, Some(exp), "returned an expiry that is not the token's exp");
-            assert!(exp > now, "accepted a token that expired at {exp} at now={now}");
-            if let Some(iat) = claims.iat {
-                assert!(iat <= now + 300, "accepted a token issued at {iat}, beyond the skew at now={now}");
+            let exp = claims.exp.expect("accepted a token without exp");
+            let exp_at = checked.expires_at;
+            assert!(exp_at > now, "accepted a token that expired at {exp_at} at now={now}");
+            match (claims.iat, checked.clock_behind_secs) {
+                (Some(iat), Some(behind)) => {
+                    assert!(iat > now + 300, "called the clock behind for a token issued at {iat}, now={now}");
+                    assert_eq!(behind, iat - now);
+                    assert_eq!(exp_at, now + (exp - iat), "the lifetime is not counted from now");
+                }
+                (_, None) => assert_eq!(exp_at, exp, "returned an expiry that is not the token's exp"),
+                (None, Some(_)) => panic!("called the clock behind without an iat"),
             }
         }
         Err(e) => assert_clean_line(&e.render(), "check_id_token"),
     }
 }
 
-// ---------------------------------------------------------------------------------------------------
-// cache_entry: Entry from JSON, and the cache reader
-
-/// A cache entry: what the cache reader returns matches the parser, an accepted entry round-trips, its
-/// token never shows in `Debug`, and the margin rule never serves a token past its expiry.
 pub fn check_cache_entry(data: &[u8]) {
     let parsed = serde_json::from_slice::<Entry>(data);
     let read = read_through_cache(data);

@@ -20,7 +20,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{AuthArgs, CacheArgs, Cli, Command, LoginArgs, NetArgs, OutputArgs, SourceArg, TokenArgs};
+use crate::cli::{AuthArgs, CacheArgs, Cli, Command, LoginArgs, NetArgs, OutputArgs, SourceArg, StoreArgs, TokenArgs};
 use crate::config::{Action, Config, ProcessEnv, Settings};
 use crate::credential::Credential;
 use crate::error::{Error, Result};
@@ -88,8 +88,11 @@ impl IapAuthenticator {
                 output: OutputArgs::default(),
                 cache: CacheArgs {
                     force_refresh,
-                    cache_dir: self.cache_dir.clone(),
-                    state_dir: self.state_dir.clone(),
+                    dirs: StoreArgs {
+                        cache_dir: self.cache_dir.clone(),
+                        state_dir: self.state_dir.clone(),
+                        ..StoreArgs::default()
+                    },
                     ..CacheArgs::default()
                 },
                 login: LoginArgs::default(),

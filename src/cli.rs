@@ -88,8 +88,8 @@ const SUBCOMMANDS: &[(&str, &str, Deferred)] = &[
     ),
     (
         "status",
-        "Show what is cached (source, audience, principal, expiry; never a secret). Exit 0 when a token can be \
-served without a browser, 3 when a sign-in is needed",
+        "Tell whether a token can be served now without a browser, and from what (never a secret). Exit 0 when \
+ready, 3 when a sign-in is needed, 1 with the reason otherwise",
         StatusArgs::augment_args,
     ),
     (
@@ -190,7 +190,7 @@ pub struct LoginCommandArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
-    pub cache: CacheArgs,
+    pub dirs: StoreArgs,
     #[command(flatten)]
     pub login: LoginArgs,
     #[command(flatten)]
@@ -202,7 +202,7 @@ pub struct LogoutArgs {
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
-    pub cache: CacheArgs,
+    pub dirs: StoreArgs,
     /// Forget every cached token and every stored refresh token.
     #[arg(long, env = "IAP_TOKEN_ALL", value_parser = BoolishValueParser::new())]
     pub all: bool,
@@ -235,6 +235,7 @@ pub struct GitCredentialArgs {
     #[command(flatten)]
     pub net: NetArgs,
     /// The action git asks for; unknown actions are ignored.
+    #[arg(help_heading = "Arguments")]
     pub action: String,
 }
 
@@ -324,12 +325,13 @@ pub struct AuthArgs {
     /// Read the client secret from Secret Manager: projects/P/secrets/S[/versions/V].
     #[arg(long, env = "IAP_TOKEN_CLIENT_SECRET_FROM_SECRET_MANAGER")]
     pub client_secret_from_secret_manager: Option<String>,
-    /// A service-account key file (JSON) to sign in as that service account.
-    #[arg(long, env = "IAP_TOKEN_SERVICE_ACCOUNT_KEY")]
-    pub service_account_key: Option<PathBuf>,
     /// Mint the ID token for this service account through IAM Credentials, authorized by your ADC.
     #[arg(long, env = "IAP_TOKEN_IMPERSONATE_SERVICE_ACCOUNT")]
     pub impersonate_service_account: Option<String>,
+    /// A service-account key file (JSON) to sign in as that service account (else GOOGLE_APPLICATION_CREDENTIALS;
+    /// a Workload Identity Federation external_account file there selects the external-account source).
+    #[arg(long, env = "IAP_TOKEN_SERVICE_ACCOUNT_KEY")]
+    pub service_account_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -352,6 +354,14 @@ pub struct CacheArgs {
     /// Ignore the cached ID token (a stored refresh token is still used).
     #[arg(long, env = "IAP_TOKEN_FORCE_REFRESH", value_parser = BoolishValueParser::new())]
     pub force_refresh: bool,
+    #[command(flatten)]
+    pub dirs: StoreArgs,
+}
+
+/// Where tokens are kept: all that `login` and `logout` need of the cache options.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Cache")]
+pub struct StoreArgs {
     /// Where ID tokens are cached [default: ~/.cache/iap-token].
     #[arg(long, env = "IAP_TOKEN_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -466,6 +476,19 @@ impl Default for OutputArgs {
 }
 
 impl Default for CacheArgs {
+    fn default() -> Self {
+        parse_defaults()
+    }
+}
+
+impl CacheArgs {
+    /// The cache options of a command that offers only where tokens are kept (`login`, `logout`).
+    pub fn with_dirs(dirs: StoreArgs) -> CacheArgs {
+        CacheArgs { dirs, ..CacheArgs::default() }
+    }
+}
+
+impl Default for StoreArgs {
     fn default() -> Self {
         parse_defaults()
     }

@@ -24,7 +24,7 @@ pub enum Error {
     /// A server answered with an error status or an unreadable body.
     Provider { url: String, status: u16, detail: String, hint: String },
     /// An ID token that must not be served: wrong audience, no expiry, expired, issued in the future.
-    BadToken(String),
+    BadToken { problem: String, hint: String },
     /// The browser sign-in failed: denied, timed out, or the callback did not match.
     SignIn(String),
     /// A sign-in is needed but not allowed here (exit 3); `command` is what the user should run.
@@ -38,6 +38,10 @@ pub enum Error {
 impl Error {
     pub fn config(problem: impl Into<String>, fix: impl Into<String>) -> Self {
         Error::Config { problem: problem.into(), fix: fix.into() }
+    }
+
+    pub fn bad_token(problem: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::BadToken { problem: problem.into(), hint: hint.into() }
     }
 
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
@@ -87,8 +91,8 @@ impl Error {
             Error::Config { fix, .. } => fix.clone(),
             Error::Network { .. } => "check the network, the proxy settings (HTTPS_PROXY, NO_PROXY) and --ca-file, then try again".into(),
             Error::Provider { hint, .. } => hint.clone(),
-            Error::BadToken(_) => "this is a problem of the identity provider or of the requested audience; check --audience, then retry with --force-refresh".into(),
-            Error::SignIn(_) => "run 'iap-token login' to try again".into(),
+            Error::BadToken { hint, .. } => hint.clone(),
+            Error::SignIn(_) => "try the sign-in again".into(),
             Error::SignInRequired { command, .. } => format!("run: {command}"),
             Error::Io { .. } => "check the permissions and free space of that directory, or choose another with --cache-dir / --state-dir".into(),
             Error::Context { .. } => unreachable!("root() never returns a context"),
@@ -97,7 +101,12 @@ impl Error {
 
     /// The whole error as the single line printed on stderr.
     pub fn render(&self) -> String {
-        format!("iap-token: error: {self}; {}", self.hint())
+        format!("iap-token: error: {}", self.render_plain())
+    }
+
+    /// The error and what to do about it, without the `iap-token: error:` prefix.
+    pub fn render_plain(&self) -> String {
+        format!("{self}; {}", self.hint())
     }
 }
 
@@ -110,7 +119,7 @@ impl fmt::Display for Error {
             Error::Provider { url, status, detail, .. } => {
                 write!(f, "{url} answered HTTP {status}: {detail}")
             }
-            Error::BadToken(problem) => f.write_str(problem),
+            Error::BadToken { problem, .. } => f.write_str(problem),
             Error::SignIn(problem) => f.write_str(problem),
             Error::SignInRequired { reason, .. } => f.write_str(reason),
             Error::Io { what, source } => write!(f, "{what}: {source}"),

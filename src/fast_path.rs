@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use clap::ValueEnum;
 
 use crate::cli::{
-    AuthArgs, CacheArgs, Cli, Command, FormatArg, LoginArgs, NetArgs, OutputArgs, SourceArg, StoreArg, TokenArgs,
+    AuthArgs, CacheArgs, Cli, Command, FormatArg, LoginArgs, NetArgs, OutputArgs, SourceArg, StoreArg, StoreArgs,
+    TokenArgs,
 };
 use crate::config::Environment;
 use crate::secret::Secret;
@@ -142,9 +143,11 @@ pub fn parse(args: &[OsString], env: &dyn Environment) -> Option<Cli> {
         cache: CacheArgs {
             min_ttl: number(min_ttl, 300)?,
             force_refresh,
-            cache_dir: path(cache_dir),
-            state_dir: path(state_dir),
-            store: choice(store, StoreArg::Auto)?,
+            dirs: StoreArgs {
+                cache_dir: path(cache_dir),
+                state_dir: path(state_dir),
+                store: choice(store, StoreArg::Auto)?,
+            },
         },
         login: LoginArgs {
             no_browser,

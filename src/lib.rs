@@ -100,7 +100,12 @@ fn fetch_id_token(settings: &Settings, source: &Source, audience: &str) -> Resul
     })?;
     let fetched_at = unix_now();
     let claims = jwt::decode_claims(token.expose())?;
-    let expires_at = jwt::check_id_token(&claims, audience, fetched_at)?;
+    let checked = jwt::check_id_token(&claims, audience, fetched_at)?;
+    if let Some(behind) = checked.clock_behind_secs {
+        log::notice(format_args!(
+            "warning: this machine's clock is about {behind} s behind Google's; the token is served, but fix the time (e.g. 'timedatectl set-ntp true')"
+        ));
+    }
     Ok(Entry {
         version: ENTRY_VERSION,
         kind: TokenKind::IdToken,
@@ -108,7 +113,7 @@ fn fetch_id_token(settings: &Settings, source: &Source, audience: &str) -> Resul
         audience: audience.into(),
         principal: claims.email,
         token,
-        expires_at,
+        expires_at: checked.expires_at,
         fetched_at,
     })
 }
@@ -126,7 +131,7 @@ pub fn mint_id_token(session: &Session, source: &Source, audience: &str) -> Resu
             .map_err(|e| if *auto { source::not_on_google_cloud(e, skipped_adc.as_deref()) } else { e }),
         Source::User { .. } => user::id_token(session, audience),
         Source::Impersonation { target, delegates, via } => {
-            let bearer = session.access_token(via)?;
+            let bearer = session.access_token(via).map_err(|e| no_source_credentials(e, target, via))?;
             iam::generate_id_token(session.http()?, iam_endpoint, &bearer, target, delegates, audience)
         }
         Source::ExternalAccount { path, account } => {
@@ -143,5 +148,19 @@ pub fn mint_id_token(session: &Session, source: &Source, audience: &str) -> Resu
             })?;
             iam::generate_id_token(session.http()?, iam_endpoint, &federated, &target, &[], audience)
         }
+    }
+}
+
+/// Impersonation whose source credentials were left to the metadata server (no key, no ADC file) where
+/// none answers: say which credentials are missing, not that the network is down.
+fn no_source_credentials(error: Error, target: &str, via: &Credentials) -> Error {
+    match (via, error.root()) {
+        (Credentials::Metadata { host }, Error::Network { .. }) => Error::config(
+            format!(
+                "impersonating {target} needs source credentials, and none were found: no --service-account-key, no GOOGLE_APPLICATION_CREDENTIALS, no gcloud ADC file, and no metadata server at {host} ({error})"
+            ),
+            "run 'gcloud auth application-default login' (as someone allowed to impersonate it), or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key, or run on Google Cloud",
+        ),
+        _ => error,
     }
 }

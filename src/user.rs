@@ -135,7 +135,12 @@ pub fn id_token(session: &Session, audience: &str) -> Result<Secret<String>> {
             Err(other) => return Err(other.into()),
         }
     }
-    let login = sign_in(session, &client, &store)?;
+    let login = sign_in(session, &client)?;
+    if let Err(e) = keep_login(&store, &login) {
+        log::notice(format_args!(
+            "warning: signed in, but the sign-in could not be kept ({e}); this token is served, the next refresh signs in again"
+        ));
+    }
     refresh(session, &client, &store, login, audience).map_err(|e| match e {
         RefreshError::InvalidGrant(error) => error.context("the fresh sign-in was refused at once"),
         other => other.into(),
@@ -144,10 +149,18 @@ pub fn id_token(session: &Session, audience: &str) -> Result<Secret<String>> {
 
 /// Serialises everything that reads or replaces the stored login of this client and account across
 /// processes (refreshes for other audiences, sign-ins), so that two processes never sign in twice nor
-/// drop a login the other just stored. Taken only on a cache miss.
-pub fn lock_login(settings: &Settings, client_id: &str, account: Option<&str>) -> Result<KeyLock> {
+/// drop a login the other just stored. Taken only on a cache miss. A cache directory that cannot hold the
+/// lock file (read-only, full, not a directory) leaves the login unlocked: the cache has said so already.
+pub fn lock_login(settings: &Settings, client_id: &str, account: Option<&str>) -> Result<Option<KeyLock>> {
     let key = CacheKey::new(&["login", client_id, account.unwrap_or_default()]);
-    KeyLock::acquire(&settings.cache.dir, &key, settings.lock_wait())
+    match KeyLock::acquire(&settings.cache.dir, &key, settings.lock_wait()) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(e @ Error::Io { .. }) => {
+            log::debug(format_args!("signing in without the login lock: {e}"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The refresh grant for `audience`, with the client secret from the configuration, the store, or
@@ -165,7 +178,7 @@ fn refresh(
         && login.client_secret.is_none()
     {
         login.client_secret = Some(fetch_secret(session, name).map_err(RefreshError::Other)?);
-        store.save(&login).map_err(RefreshError::Other)?;
+        keep_secret(store, &login);
         fetched_now = true;
     }
     loop {
@@ -178,7 +191,10 @@ fn refresh(
                         url: client.token_uri.clone(),
                         status: 200,
                         detail: "the refresh answer carries no id_token".into(),
-                        hint: "check that the sign-in asked for the openid scope; run 'iap-token login' again".into(),
+                        hint: format!(
+                            "check that the sign-in asked for the openid scope; run '{}' again",
+                            login_command(session.settings())
+                        ),
                     })
                 });
             }
@@ -187,11 +203,18 @@ fn refresh(
                     "the client secret was refused ({error}); fetching it again from Secret Manager"
                 ));
                 login.client_secret = Some(fetch_secret(session, name).map_err(RefreshError::Other)?);
-                store.save(&login).map_err(RefreshError::Other)?;
+                keep_secret(store, &login);
                 fetched_now = true;
             }
             Err(other) => return Err(other),
         }
+    }
+}
+
+/// Stores the client secret fetched beside the login; one that cannot be kept is fetched again next time.
+fn keep_secret(store: &TokenStore, login: &StoredLogin) {
+    if let Err(e) = store.save(login) {
+        log::notice(format_args!("warning: the client secret could not be kept with the sign-in ({e})"));
     }
 }
 
@@ -201,8 +224,18 @@ fn fetch_secret(session: &Session, name: &str) -> Result<Secret<String>> {
         .map_err(|e| e.context(format!("could not read the client secret {name} from Secret Manager")))
 }
 
-/// The browser sign-in, start to stored refresh token.
-pub fn sign_in(session: &Session, client: &UserClient, store: &TokenStore) -> Result<StoredLogin> {
+/// The browser sign-in, start to refresh token; [`keep_login`] stores it. A failed sign-in says the exact
+/// command that tries again.
+pub fn sign_in(session: &Session, client: &UserClient) -> Result<StoredLogin> {
+    run_sign_in(session, client).map_err(|e| match e {
+        Error::SignIn(problem) => {
+            Error::config(problem, format!("run '{}' to try again", login_command(session.settings())))
+        }
+        e => e,
+    })
+}
+
+fn run_sign_in(session: &Session, client: &UserClient) -> Result<StoredLogin> {
     let settings = session.settings();
     let paste = match settings.login.mode() {
         SignInMode::Forbidden(reason) => {
@@ -227,8 +260,22 @@ pub fn sign_in(session: &Session, client: &UserClient, store: &TokenStore) -> Re
     } else {
         terminal::say("iap-token: opening the browser to sign in to Google; waiting for it to finish.");
         terminal::say(&format!("iap-token: if no browser opens, visit: {}", authorization.url));
-        browser::open(settings.login.browser.as_deref(), &authorization.url)?;
-        listener.wait_for_code(&authorization.state, deadline)?
+        // A browser that cannot start is reported at once; with a terminal, the paste flow takes over.
+        let answer = match browser::open(settings.login.browser.as_deref(), &authorization.url) {
+            Ok(mut browser) => listener
+                .wait_for_code(&authorization.state, deadline, || browser.check())
+                .map_err(|e| (e, browser.failed())),
+            Err(e) => Err((e, true)),
+        };
+        match answer {
+            Ok(code) => code,
+            Err((why, true)) if settings.login.can_paste() => {
+                log::notice(format_args!("{why}; sign in by pasting instead"));
+                drop(listener);
+                paste_code(&authorization.url, &authorization.state)?
+            }
+            Err((e, _)) => return Err(e),
+        }
     };
     let http = session.http()?;
     http.renew_budget();
@@ -247,13 +294,18 @@ pub fn sign_in(session: &Session, client: &UserClient, store: &TokenStore) -> Re
     if client.secret_manager_name.is_some() {
         login.client_secret = secret;
     }
-    store.save(&login)?;
+    Ok(login)
+}
+
+/// Stores a new sign-in and tells the person where it went.
+pub fn keep_login(store: &TokenStore, login: &StoredLogin) -> Result<()> {
+    store.save(login)?;
     terminal::say(&format!(
         "iap-token: signed in{}; refresh token stored in {}",
         login.principal.as_deref().map(|p| format!(" as {}", clean(p, 100))).unwrap_or_default(),
         store.describe()
     ));
-    Ok(login)
+    Ok(())
 }
 
 /// Reads the redirected URL (or the bare code) the person pastes.

@@ -58,7 +58,10 @@ pub fn read_private_file(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
     use std::io::Read;
     let mut file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // No such file, or a path through a file that is not a directory: nothing is stored there.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
     if !is_private(&file.metadata()?) {
@@ -193,7 +196,7 @@ impl Cache {
         entries
     }
 
-    /// Removes every entry (lock files stay: another process may hold one); returns how many there were.
+    /// Removes every entry (lock files are `lock::remove_idle`'s); returns how many there were.
     pub fn clear(&self) -> Result<usize> {
         let Ok(dir) = fs::read_dir(&self.dir) else {
             return Ok(0);

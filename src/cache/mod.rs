@@ -12,7 +12,7 @@ pub use entry::{CacheKey, ENTRY_VERSION, Entry, TokenKind};
 
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::log;
 
 /// Where a served entry came from.
@@ -27,7 +27,9 @@ pub enum Served {
 /// The policy every cached token goes through. Serve a `fresh` entry without locking. Otherwise take the
 /// key's lock (waiting at most `wait`), serve what another process refreshed meanwhile (with `force`,
 /// only a token that differs from the one seen before), or else `fetch` a new entry, cache it and serve
-/// it. A failed cache write is a notice, never a failure: the token is still good.
+/// it. A cache that cannot be written is a notice, never a failure: when the lock cannot even be created
+/// (a read-only or full file system, a path taken by a file, no permission), the token is fetched without
+/// the lock and not cached; when only the write fails, the fetched token is still served.
 pub fn single_flight(
     cache: &file::Cache,
     key: &CacheKey,
@@ -40,7 +42,14 @@ pub fn single_flight(
         Some(entry) if !force && fresh(&entry) => return Ok((entry, Served::Cache)),
         before => before,
     };
-    let _lock = lock::KeyLock::acquire(cache.dir(), key, wait)?;
+    let _lock = match lock::KeyLock::acquire(cache.dir(), key, wait) {
+        Ok(lock) => lock,
+        Err(e @ Error::Io { .. }) => {
+            log::notice(format_args!("warning: the cache cannot be used ({e}); fetching a token on every call"));
+            return Ok((fetch()?, Served::Fetched));
+        }
+        Err(e) => return Err(e),
+    };
     let renewed = |entry: &Entry| before.as_ref().is_none_or(|old| old.token != entry.token);
     if let Some(entry) = cache.read(key).filter(|entry| fresh(entry) && (!force || renewed(entry))) {
         return Ok((entry, Served::Peer));

@@ -17,7 +17,8 @@ pub fn run(settings: &Settings) -> Result<ExitCode> {
     {
         let _login = user::lock_login(settings, &client.client_id, client.account.as_deref())?;
         let store = TokenStore::open(settings.cache.state_dir.clone(), settings.cache.store)?;
-        user::sign_in(&session, &client, &store).map_err(|e| e.context("the sign-in failed"))?;
+        let login = user::sign_in(&session, &client).map_err(|e| e.context("the sign-in failed"))?;
+        user::keep_login(&store, &login).map_err(|e| e.context("signed in, but the sign-in could not be kept"))?;
     }
     if let Some(audience) = &settings.audience {
         let mut refreshed = settings.clone();

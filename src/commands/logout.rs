@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use crate::cache::file::Cache;
+use crate::cache::lock;
 use crate::config::Settings;
 use crate::credential::SourceKind;
 use crate::error::{Result, clean};
@@ -26,6 +27,7 @@ pub fn run(settings: &Settings, all: bool, revoke: bool) -> Result<ExitCode> {
         }
         let forgotten = store.delete_all()?;
         let removed = cache.clear()?;
+        lock::remove_idle(cache.dir())?;
         log::notice(format_args!("forgot {forgotten} sign-in(s) and {removed} cached token(s)"));
         return Ok(ExitCode::SUCCESS);
     }
@@ -34,8 +36,8 @@ pub fn run(settings: &Settings, all: bool, revoke: bool) -> Result<ExitCode> {
     if let Some(audience) = &settings.audience {
         removed += usize::from(cache.remove(&cache_key(&source, audience))?);
     }
-    let _login_lock = match &source {
-        Source::User { client_id, account } => Some(user::lock_login(settings, client_id, account.as_deref())?),
+    let login_lock = match &source {
+        Source::User { client_id, account } => user::lock_login(settings, client_id, account.as_deref())?,
         _ => None,
     };
     if let Source::User { client_id, account } = &source
@@ -51,12 +53,16 @@ pub fn run(settings: &Settings, all: bool, revoke: bool) -> Result<ExitCode> {
                 removed += usize::from(std::fs::remove_file(path).is_ok());
             }
         }
+        drop(login_lock);
+        lock::remove_idle(cache.dir())?;
         log::notice(format_args!(
             "forgot the sign-in of {} and {removed} cached token(s)",
             clean(login.principal.as_deref().unwrap_or(client_id), 100)
         ));
         return Ok(ExitCode::SUCCESS);
     }
+    drop(login_lock);
+    lock::remove_idle(cache.dir())?;
     log::notice(format_args!("forgot {removed} cached token(s)"));
     Ok(ExitCode::SUCCESS)
 }

@@ -171,8 +171,8 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
             require_audience(&settings)?;
             Action::Token { settings, format }
         }
-        Command::Login(cli::LoginCommandArgs { auth, cache, login, net }) => {
-            let settings = settings(auth, cache, Some(login), net)?;
+        Command::Login(cli::LoginCommandArgs { auth, dirs, login, net }) => {
+            let settings = settings(auth, CacheArgs::with_dirs(dirs), Some(login), net)?;
             if settings.client_id.is_none() {
                 return Err(Error::Usage(
                     "login needs --client-id (the desktop OAuth client id): the browser sign-in is for the user source only".into(),
@@ -180,8 +180,8 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
             }
             Action::Login(settings)
         }
-        Command::Logout(cli::LogoutArgs { auth, cache, all, revoke, net }) => {
-            Action::Logout { settings: settings(auth, cache, None, net)?, all, revoke }
+        Command::Logout(cli::LogoutArgs { auth, dirs, all, revoke, net }) => {
+            Action::Logout { settings: settings(auth, CacheArgs::with_dirs(dirs), None, net)?, all, revoke }
         }
         Command::Status(cli::StatusArgs { auth, cache, format }) => Action::Status {
             settings: settings(auth, cache, None, NetArgs::default())?,
@@ -338,6 +338,7 @@ fn adc_env(env: &dyn Environment) -> AdcEnv {
 }
 
 fn cache_settings(cache: CacheArgs) -> Result<CacheSettings> {
+    let CacheArgs { min_ttl, force_refresh, dirs: cache } = cache;
     let mut dirs_given = Vec::new();
     if let Some(dir) = &cache.cache_dir {
         dirs_given.push(format!("--cache-dir {}", shell_word(&dir.display().to_string())));
@@ -356,8 +357,8 @@ fn cache_settings(cache: CacheArgs) -> Result<CacheSettings> {
         StoreChoice::File => dirs_given.push("--store file".into()),
     }
     Ok(CacheSettings {
-        min_ttl: i64::try_from(cache.min_ttl).map_err(|_| Error::Usage("--min-ttl is too large".into()))?,
-        force_refresh: cache.force_refresh,
+        min_ttl: i64::try_from(min_ttl).map_err(|_| Error::Usage("--min-ttl is too large".into()))?,
+        force_refresh,
         dir: match cache.cache_dir {
             Some(dir) => dir,
             None => default_dir(dirs::cache_dir(), "cache", "--cache-dir")?,

@@ -36,9 +36,14 @@ pub enum SignInMode {
 }
 
 impl LoginSettings {
+    /// Whether a pasted answer can be read here (a terminal that kubectl did not take away).
+    pub fn can_paste(&self) -> bool {
+        !self.kubectl_gives_no_stdin && crate::terminal::available()
+    }
+
     /// How a sign-in would run now.
     pub fn mode(&self) -> SignInMode {
-        let can_paste = !self.kubectl_gives_no_stdin && crate::terminal::available();
+        let can_paste = self.can_paste();
         let can_open_browser = self.browser.is_some() || self.has_display;
         if self.non_interactive {
             SignInMode::Forbidden("a sign-in is needed but --non-interactive is set".into())

@@ -60,13 +60,20 @@ impl Listener {
         format!("http://127.0.0.1:{}/", self.port)
     }
 
-    /// Waits for the redirect carrying `state`, until `deadline`.
-    pub fn wait_for_code(&self, state: &Secret<String>, deadline: Instant) -> Result<Secret<String>> {
+    /// Waits for the redirect carrying `state`, until `deadline` or until `still_waiting` says that the
+    /// answer will not come (the browser failed).
+    pub fn wait_for_code(
+        &self,
+        state: &Secret<String>,
+        deadline: Instant,
+        mut still_waiting: impl FnMut() -> Result<()>,
+    ) -> Result<Secret<String>> {
         loop {
             let now = Instant::now();
             if now >= deadline {
                 return Err(Error::SignIn("the browser sign-in timed out (see --login-timeout)".into()));
             }
+            still_waiting()?;
             match self.listener.accept() {
                 Ok((stream, peer)) => {
                     log::debug(format_args!("sign-in callback connection from {peer}"));

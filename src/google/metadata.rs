@@ -54,3 +54,16 @@ pub fn access_token(http: &Http, host: &str, now: i64) -> Result<AccessToken> {
     let answer: Answer = get(http, host, "/token")?.json()?;
     Ok(AccessToken { token: answer.access_token, expires_at: now + answer.expires_in.unwrap_or(300) })
 }
+
+/// The email of the attached service account; also tells that a metadata server answers at `host`.
+pub fn email(http: &Http, host: &str) -> Result<String> {
+    let response = get(http, host, "/email")?;
+    if !(200..300).contains(&response.status) {
+        return Err(response.into_error());
+    }
+    let email = response.body.trim();
+    if email.is_empty() || !email.contains('@') {
+        return Err(response.unexpected_body("not a service account email"));
+    }
+    Ok(email.to_string())
+}

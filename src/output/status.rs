@@ -11,9 +11,41 @@ use crate::error::clean;
 pub struct Status {
     pub version: u32,
     pub ready: bool,
+    /// Why not ready (null when ready).
+    pub reason: Option<String>,
+    /// The command that signs in, when a sign-in is what is missing.
+    pub sign_in_command: Option<String>,
     pub source: &'static str,
     pub signed_in: Option<bool>,
     pub entries: Vec<StatusEntry>,
+}
+
+/// Whether a token can be served now without a browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Only a sign-in is missing; `command` performs it.
+    SignInNeeded {
+        command: String,
+    },
+    /// Something else is missing or broken: the reason, with what to do.
+    NotReady(String),
+}
+
+impl Status {
+    pub fn new(
+        source: &'static str,
+        signed_in: Option<bool>,
+        entries: Vec<StatusEntry>,
+        readiness: Readiness,
+    ) -> Status {
+        let (ready, reason, sign_in_command) = match readiness {
+            Readiness::Ready => (true, None, None),
+            Readiness::SignInNeeded { command } => (false, Some("a sign-in is needed".to_string()), Some(command)),
+            Readiness::NotReady(reason) => (false, Some(reason), None),
+        };
+        Status { version: 1, ready, reason, sign_in_command, source, signed_in, entries }
+    }
 }
 
 /// One cached ID token.
@@ -32,7 +64,7 @@ pub fn text(report: &Status) -> String {
     text.push_str(&format!("source: {}\n", report.source));
     match report.signed_in {
         Some(true) => text.push_str("signed in: yes (a refresh token is stored)\n"),
-        Some(false) => text.push_str("signed in: no (run 'iap-token login')\n"),
+        Some(false) => text.push_str("signed in: no\n"),
         None => {}
     }
     if report.entries.is_empty() {
@@ -47,6 +79,10 @@ pub fn text(report: &Status) -> String {
             entry.expires_at
         ));
     }
-    text.push_str(if report.ready { "ready: yes\n" } else { "ready: no, a sign-in is needed\n" });
+    match (&report.reason, &report.sign_in_command) {
+        (None, _) => text.push_str("ready: yes\n"),
+        (Some(reason), Some(command)) => text.push_str(&format!("ready: no, {reason}: run '{command}'\n")),
+        (Some(reason), None) => text.push_str(&format!("ready: no: {}\n", clean(reason, 1000))),
+    }
     text
 }

@@ -1,10 +1,7 @@
 //! The command line as users meet it: completions for each shell, the man pages in docs/man (kept in
-//! step with the code by this test), and help texts that explain the values a user must find.
+//! step with the code by this test; `cargo run --example update-man` regenerates them), and help texts that explain the values a user must find.
 
-use std::path::PathBuf;
-
-use clap::CommandFactory;
-use iap_token::cli::Cli;
+use std::path::Path;
 
 use crate::common::*;
 
@@ -27,38 +24,14 @@ fn completions_for_every_shell() {
     assert!(line.contains("invalid value 'tcsh'"), "{line}");
 }
 
-/// Renders the man page of `command` (and its subcommands) with clap_mangen.
-fn man_pages() -> Vec<(String, String)> {
-    let mut command = Cli::command();
-    command.build();
-    let mut pages = Vec::new();
-    let mut render = |name: String, command: clap::Command| {
-        let mut roff = Vec::new();
-        clap_mangen::Man::new(command).render(&mut roff).unwrap();
-        pages.push((format!("{name}.1"), String::from_utf8(roff).unwrap()));
-    };
-    render("iap-token".into(), command.clone());
-    for sub in command.get_subcommands() {
-        let name = format!("iap-token-{}", sub.get_name());
-        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
-        render(name, sub.clone().name(leaked));
-    }
-    pages
-}
+#[path = "../../examples/update-man.rs"]
+mod update_man;
 
 #[test]
 fn man_pages_in_docs_match_the_code() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/man");
-    let regenerate = std::env::var_os("IAP_TOKEN_UPDATE_MAN").is_some();
-    for (name, content) in man_pages() {
-        let path = dir.join(&name);
-        if regenerate {
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(&path, &content).unwrap();
-            continue;
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(committed == content, "{name} is stale: run IAP_TOKEN_UPDATE_MAN=1 cargo test --test it man_pages");
+    for (name, content) in update_man::man_pages() {
+        let committed = std::fs::read_to_string(update_man::man_dir().join(&name)).unwrap_or_default();
+        assert!(committed == content, "docs/man/{name} is stale: run cargo run --example update-man");
     }
 }
 
@@ -95,4 +68,63 @@ fn a_bare_call_prints_a_short_usage_on_stderr_and_exits_2() {
         assert!(stderr.lines().any(|line| line.trim_start().starts_with(command)), "{command} listed:\n{stderr}");
     }
     assert!(stderr.ends_with("start with: iap-token token --help\n"), "{stderr}");
+}
+
+#[test]
+fn help_lists_sources_in_the_readmes_order_and_only_options_that_mean_something() {
+    let h = Harness::new();
+    let token = h.run(&["token", "--help"]).stdout;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    // One order everywhere: the code's resolve order, README's table, --help's options and values.
+    let order = [
+        "--client-id",
+        "--impersonate-service-account",
+        "external_account",
+        "--service-account-key",
+        "metadata server",
+    ];
+    let positions = |text: &str, needles: &[&str]| -> Vec<usize> {
+        needles.iter().map(|n| text.find(n).unwrap_or_else(|| panic!("{n} missing"))).collect()
+    };
+    let table = &readme[readme.find("| you have | use |").expect("README's source table")..];
+    let in_readme = positions(table, &order);
+    assert!(in_readme.is_sorted(), "README's source table order: {in_readme:?}");
+    let flags = ["--client-id <", "--impersonate-service-account <", "--service-account-key <"];
+    assert!(positions(&token, &flags).is_sorted(), "token --help option order");
+    assert!(
+        token.contains(
+            "[possible values: auto, user, impersonation,\n          external-account, service-account-key, metadata]"
+        ) || token
+            .contains("possible values: auto, user, impersonation, external-account, service-account-key, metadata"),
+        "{token}"
+    );
+    for command in ["login", "logout"] {
+        let help = h.run(&[command, "--help"]).stdout;
+        for meaningless in ["--min-ttl", "--force-refresh"] {
+            assert!(!help.contains(meaningless), "{command} --help offers {meaningless}");
+        }
+        assert!(help.contains("--cache-dir") && help.contains("--store"), "{command} --help keeps the dirs");
+    }
+    let git = h.run(&["git-credential", "--help"]).stdout;
+    let action = git.find("<ACTION>  The action git asks for").expect("ACTION described");
+    let arguments = git.rfind("\nArguments:\n").expect("an Arguments heading");
+    let network = git.find("\nNetwork:\n").expect("a Network heading");
+    assert!(network < arguments && arguments < action, "ACTION is filed under Arguments, not Network:\n{git}");
+}
+
+#[test]
+fn readmes_test_commands_are_exactly_what_ci_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = &readme[readme.find("Run all the tests:").expect("README's test section")..];
+    let block = section.split("```").nth(1).expect("a code block").trim_start_matches("sh\n");
+    let readme_commands: Vec<&str> =
+        block.lines().map(|l| l.split(" #").next().unwrap().trim()).filter(|l| !l.is_empty()).collect();
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    let ci_commands: Vec<&str> = ci
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("set ") && !l.starts_with("cd "))
+        .collect();
+    assert_eq!(readme_commands, ci_commands);
 }

@@ -12,8 +12,6 @@ use crate::common::*;
 use crate::fake_git::{CONTENT, FILE, FakeGit};
 use crate::fake_google::*;
 
-const GIT_2_47: &str = "/usr/local/bin/git";
-const GIT_2_39: &str = "/usr/bin/git";
 /// No git run here needs more than a few seconds; this only turns a hang into a failure.
 const GIT_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -41,13 +39,60 @@ fn iap_git() -> FakeGit {
     FakeGit::start(|token| verify_google_jwt(token).is_some_and(|(_, claims)| claims["aud"] == AUD))
 }
 
-/// The real git at `path`; a missing one fails the test, it never skips it.
-fn git_binary(path: &str) -> &str {
-    assert!(
-        Path::new(path).is_file(),
-        "{path} is missing: these tests need git 2.47 at /usr/local/bin/git and Debian's git 2.39 at /usr/bin/git"
-    );
-    path
+/// A git new enough for the `authtype` credential protocol (>= 2.46): `IAP_TOKEN_TEST_GIT`, else the
+/// image's /usr/local/bin/git, else `git` on PATH. A missing or older one fails the test, never skips it.
+fn new_git() -> &'static str {
+    static GIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    GIT.get_or_init(|| {
+        let found = find_git("IAP_TOKEN_TEST_GIT", &["/usr/local/bin/git"]);
+        let version = found.as_deref().and_then(git_version);
+        assert!(
+            version.is_some_and(|v| v >= (2, 46)),
+            "these tests need git >= 2.46 (found {found:?}, version {version:?}): install it (e.g. build git 2.47 from \
+             https://www.kernel.org/pub/software/scm/git/ into /usr/local) or set IAP_TOKEN_TEST_GIT=/path/to/git"
+        );
+        found.unwrap()
+    })
+}
+
+/// A git older than 2.46 (no `authtype`), for the fallback path: `IAP_TOKEN_TEST_OLD_GIT`, else
+/// Debian's /usr/bin/git. A missing or newer one fails the test, never skips it.
+fn old_git() -> &'static str {
+    static GIT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    GIT.get_or_init(|| {
+        let found = find_git("IAP_TOKEN_TEST_OLD_GIT", &["/usr/bin/git"]);
+        let version = found.as_deref().and_then(git_version);
+        assert!(
+            version.is_some_and(|v| v < (2, 46)),
+            "these tests need a git older than 2.46 (found {found:?}, version {version:?}): install Debian 12's git \
+             ('apt-get install git', 2.39 at /usr/bin/git) or set IAP_TOKEN_TEST_OLD_GIT=/path/to/git"
+        );
+        found.unwrap()
+    })
+}
+
+/// The git named by `env`, else the first of `defaults` that exists, else (for the new git only) `git` on PATH.
+fn find_git(env: &str, defaults: &[&str]) -> Option<String> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(path.to_string_lossy().into_owned());
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).map(|dir| dir.join("git")).collect::<Vec<_>>())
+        .unwrap_or_default();
+    defaults
+        .iter()
+        .map(std::path::PathBuf::from)
+        .chain(on_path)
+        .find(|path| path.is_file())
+        .map(|path| path.to_string_lossy().into_owned())
+}
+
+/// `(major, minor)` of `git --version`.
+fn git_version(path: &str) -> Option<(u32, u32)> {
+    let out = Command::new(path).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut numbers = text.trim().strip_prefix("git version ")?.split('.');
+    Some((numbers.next()?.parse().ok()?, numbers.next()?.parse().ok()?))
 }
 
 /// `program` in the harness dir with the harness's clean environment (which git passes on to the helper),
@@ -95,7 +140,7 @@ fn finish(h: &Harness, mut command: Command) -> Run {
 
 /// Runs `git ARGS` (the real git at `git`) with [`clean_command`]'s environment and `extra_env` on top.
 fn git(h: &Harness, git: &str, args: &[&str], extra_env: &[(&str, &str)]) -> Run {
-    let mut command = clean_command(h, git_binary(git));
+    let mut command = clean_command(h, git);
     command.args(args).envs(extra_env.iter().copied());
     finish(h, command)
 }
@@ -201,15 +246,15 @@ fn git_2_47_with_proactive_auth_sends_the_bearer_on_the_first_request() {
     let config = ["-c", "credential.helper=", "-c", &helper, "-c", "http.proactiveAuth=auto"];
     let url = server.url();
 
-    let ls_remote = git(&h, GIT_2_47, &[&config[..], &["ls-remote", &url]].concat(), &[]);
+    let ls_remote = git(&h, new_git(), &[&config[..], &["ls-remote", &url]].concat(), &[]);
     assert_lists_the_commit(&ls_remote, &server);
     assert_always_authorized(&server);
     assert_eq!(h.google.count(Endpoint::Token), 1);
 
-    let again = git(&h, GIT_2_47, &[&config[..], &["ls-remote", &url]].concat(), &[]);
+    let again = git(&h, new_git(), &[&config[..], &["ls-remote", &url]].concat(), &[]);
     assert_lists_the_commit(&again, &server);
     let dest = h.path("clone");
-    let clone = git(&h, GIT_2_47, &[&config[..], &["clone", "--quiet", &url, dest.to_str().unwrap()]].concat(), &[]);
+    let clone = git(&h, new_git(), &[&config[..], &["clone", "--quiet", &url, dest.to_str().unwrap()]].concat(), &[]);
     assert_cloned(&clone, &dest);
     assert_always_authorized(&server);
     assert_eq!(h.google.count(Endpoint::Token), 1, "later git runs are served from the cache");
@@ -224,15 +269,15 @@ fn git_2_47_with_the_documented_per_url_global_config() {
     let helper_key = format!("credential.{base}.helper");
     let proactive_key = format!("http.{base}.proactiveAuth");
     for args in [[helper_key.as_str(), &helper_command(&h)], [proactive_key.as_str(), "auto"]] {
-        let set = git(&h, GIT_2_47, &[&["config", "--global"][..], &args].concat(), &[]);
+        let set = git(&h, new_git(), &[&["config", "--global"][..], &args].concat(), &[]);
         assert_eq!(set.code, 0, "git config: {}", set.stderr);
     }
     let dest = h.path("clone");
-    let clone = git(&h, GIT_2_47, &["clone", "--quiet", &server.url(), dest.to_str().unwrap()], &[]);
+    let clone = git(&h, new_git(), &["clone", "--quiet", &server.url(), dest.to_str().unwrap()], &[]);
     assert_cloned(&clone, &dest);
     assert_always_authorized(&server);
     // The config applies to this server only: another URL gets no helper and no proactive token.
-    let other = git(&h, GIT_2_47, &["ls-remote", &server.url().replace("127.0.0.1", "localhost")], &[]);
+    let other = git(&h, new_git(), &["ls-remote", &server.url().replace("127.0.0.1", "localhost")], &[]);
     assert!(other.code != 0 && other.stderr.contains("could not read Username"), "{other:?}");
     assert_eq!(h.google.count(Endpoint::Token), 1);
 }
@@ -242,7 +287,7 @@ fn git_2_47_without_proactive_auth_asks_the_helper_after_a_401() {
     let h = Harness::new();
     let server = iap_git();
     let helper = format!("credential.helper={}", helper_command(&h));
-    let run = git(&h, GIT_2_47, &["-c", "credential.helper=", "-c", &helper, "ls-remote", &server.url()], &[]);
+    let run = git(&h, new_git(), &["-c", "credential.helper=", "-c", &helper, "ls-remote", &server.url()], &[]);
     assert_lists_the_commit(&run, &server);
     let seen = server.seen();
     assert_eq!(seen[0].authorization, None, "{seen:#?}");
@@ -256,13 +301,13 @@ fn git_2_47_needs_proactive_auth_when_iap_redirects_to_sign_in() {
     let server = iap_git();
     server.redirect_to_sign_in();
     let helper = format!("credential.helper={}", helper_command(&h));
-    let without = git(&h, GIT_2_47, &["-c", "credential.helper=", "-c", &helper, "ls-remote", &server.url()], &[]);
+    let without = git(&h, new_git(), &["-c", "credential.helper=", "-c", &helper, "ls-remote", &server.url()], &[]);
     assert!(without.code != 0 && without.stderr.contains("unable to update url base from redirection"), "{without:?}");
     assert_eq!(h.google.count(Endpoint::Token), 0, "git never asks the helper after a redirect");
 
     let proactive = format!("http.{}.proactiveAuth=auto", server.base_url());
     let config = ["-c", "credential.helper=", "-c", &helper, "-c", &proactive];
-    let with = git(&h, GIT_2_47, &[&config[..], &["ls-remote", &server.url()]].concat(), &[]);
+    let with = git(&h, new_git(), &[&config[..], &["ls-remote", &server.url()]].concat(), &[]);
     assert_lists_the_commit(&with, &server);
     assert_eq!(h.google.count(Endpoint::Token), 1);
 }
@@ -274,7 +319,7 @@ fn git_2_39_ignores_the_helper_and_shows_its_guidance() {
     let helper = format!("credential.helper={}", helper_command(&h));
     let dest = h.path("clone");
     let config = ["-c", "credential.helper=", "-c", &helper, "-c", "http.proactiveAuth=auto"];
-    let run = git(&h, GIT_2_39, &[&config[..], &["clone", &server.url(), dest.to_str().unwrap()]].concat(), &[]);
+    let run = git(&h, old_git(), &[&config[..], &["clone", &server.url(), dest.to_str().unwrap()]].concat(), &[]);
     assert_ne!(run.code, 0, "git 2.39 cannot send a Bearer from a helper: {run:?}");
     assert!(run.stderr.contains("proactiveAuth") && run.stderr.contains(".extraHeader="), "{}", run.stderr);
     assert!(run.stderr.contains("could not read Username"), "git asks for a password after the 401: {}", run.stderr);
@@ -290,13 +335,13 @@ fn git_2_39_with_extra_header_per_command_and_from_the_environment() {
     let header = format!("Authorization: Bearer {token}");
 
     let extra = format!("http.extraHeader={header}");
-    let ls_remote = git(&h, GIT_2_39, &["-c", &extra, "ls-remote", &server.url()], &[]);
+    let ls_remote = git(&h, old_git(), &["-c", &extra, "ls-remote", &server.url()], &[]);
     assert_lists_the_commit(&ls_remote, &server);
 
     let scoped = format!("http.{}.extraHeader", server.base_url());
     let env = [("GIT_CONFIG_COUNT", "1"), ("GIT_CONFIG_KEY_0", &scoped), ("GIT_CONFIG_VALUE_0", &header)];
     let dest = h.path("clone");
-    let clone = git(&h, GIT_2_39, &["clone", "--quiet", &server.url(), dest.to_str().unwrap()], &env);
+    let clone = git(&h, old_git(), &["clone", "--quiet", &server.url(), dest.to_str().unwrap()], &env);
     assert_cloned(&clone, &dest);
     assert_always_authorized(&server);
     let bearer = format!("Bearer {token}");
@@ -310,7 +355,7 @@ fn proxy_authorization_extra_header_leaves_authorization_to_the_git_server() {
     let server = FakeGit::start_checking("Proxy-Authorization", check);
     let token = h.key_token(&[]).token();
     let extra = format!("http.extraHeader=Proxy-Authorization: Bearer {token}");
-    for git_path in [GIT_2_39, GIT_2_47] {
+    for git_path in [old_git(), new_git()] {
         let run = git(&h, git_path, &["-c", &extra, "ls-remote", &server.url()], &[]);
         assert_lists_the_commit(&run, &server);
     }
@@ -324,7 +369,7 @@ fn git_2_47_erases_a_token_the_server_rejects() {
     let server = FakeGit::start(|_| false);
     let helper = format!("credential.helper={}", helper_command(&h));
     let config = ["-c", "credential.helper=", "-c", &helper, "-c", "http.proactiveAuth=auto"];
-    let run = git(&h, GIT_2_47, &[&config[..], &["ls-remote", &server.url()]].concat(), &[]);
+    let run = git(&h, new_git(), &[&config[..], &["ls-remote", &server.url()]].concat(), &[]);
     assert!(run.code != 0 && run.stderr.contains("Authentication failed for"), "{run:?}");
     let seen = server.seen();
     assert!(seen.len() == 1 && seen[0].authorization.is_some() && seen[0].status == 401, "{seen:#?}");
@@ -341,7 +386,7 @@ fn git_2_47_storing_helpers_never_keep_the_ephemeral_token() {
     let helper = format!("credential.helper={}", helper_command(&h));
     let config = ["-c", "credential.helper=", "-c", &store, "-c", &helper, "-c", "http.proactiveAuth=auto"];
     let clone =
-        git(&h, GIT_2_47, &[&config[..], &["clone", "--quiet", &server.url(), dest.to_str().unwrap()]].concat(), &[]);
+        git(&h, new_git(), &[&config[..], &["clone", "--quiet", &server.url(), dest.to_str().unwrap()]].concat(), &[]);
     assert_cloned(&clone, &dest);
     assert!(!file.exists(), "git-credential-store wrote {:?}", std::fs::read_to_string(&file));
 }
@@ -354,7 +399,7 @@ fn git_2_47_shows_the_helpers_error_when_a_sign_in_is_not_allowed() {
         "credential.helper=!{BIN} git-credential --audience {AUD} --client-id {DESKTOP_CLIENT} --client-secret s"
     );
     let config = ["-c", "credential.helper=", "-c", &user, "-c", "http.proactiveAuth=auto"];
-    let run = git(&h, GIT_2_47, &[&config[..], &["ls-remote", &server.url()]].concat(), &[("CI", "true")]);
+    let run = git(&h, new_git(), &[&config[..], &["ls-remote", &server.url()]].concat(), &[("CI", "true")]);
     assert_ne!(run.code, 0);
     let line = run.stderr.lines().find(|l| l.starts_with("iap-token: error: ")).unwrap_or_else(|| panic!("{run:?}"));
     assert!(line.contains("run: iap-token login --client-id"), "{line}");
@@ -366,20 +411,20 @@ fn git_2_47_an_empty_helper_entry_keeps_a_general_helper_away_from_the_host() {
     let h = Harness::new();
     let server = iap_git();
     let general = ["config", "--global", "credential.helper", "!f() { echo username=u; echo password=p; }; f"];
-    assert_eq!(git(&h, GIT_2_47, &general, &[]).code, 0);
+    assert_eq!(git(&h, new_git(), &general, &[]).code, 0);
     let (base, url) = (server.base_url(), server.url());
     let ours = format!("credential.{base}.helper={}", helper_command(&h));
     let proactive = format!("http.{base}.proactiveAuth=auto");
 
-    let shadowed = git(&h, GIT_2_47, &["-c", &ours, "-c", &proactive, "ls-remote", &url], &[]);
+    let shadowed = git(&h, new_git(), &["-c", &ours, "-c", &proactive, "ls-remote", &url], &[]);
     assert!(shadowed.code != 0 && shadowed.stderr.contains("Authentication failed"), "{shadowed:?}");
     let basic = server.seen().iter().any(|s| s.authorization.as_deref().is_some_and(|a| a.starts_with("Basic ")));
     assert!(basic, "the general helper's password went first: {:#?}", server.seen());
 
     let reset = format!("credential.{base}.helper=");
-    let run = git(&h, GIT_2_47, &["-c", &reset, "-c", &ours, "-c", &proactive, "ls-remote", &url], &[]);
+    let run = git(&h, new_git(), &["-c", &reset, "-c", &ours, "-c", &proactive, "ls-remote", &url], &[]);
     assert_lists_the_commit(&run, &server);
-    let mut fill = clean_command(&h, GIT_2_47);
+    let mut fill = clean_command(&h, new_git());
     fill.args(["-c", &reset, "-c", &ours, "credential", "fill"]);
     let input = format!("url={}\n", url.replace("127.0.0.1", "localhost"));
     let filled = with_stdin(fill, &input);
@@ -424,9 +469,9 @@ fn docs_git_md_commands_work_against_the_fake() {
     for (index, (section, text)) in blocks.iter().enumerate() {
         let server = if text.contains("Proxy-Authorization") { &proxied } else { &iap };
         let gits: &[&str] = match section.as_str() {
-            s if s.contains("Proxy-Authorization") => &[GIT_2_39, GIT_2_47],
-            s if s.contains("older than 2.46") => &[GIT_2_39],
-            _ => &[GIT_2_47],
+            s if s.contains("Proxy-Authorization") => &[old_git(), new_git()],
+            s if s.contains("older than 2.46") => &[old_git()],
+            _ => &[new_git()],
         };
         let script = text
             .replace("https://git.example.com", &server.base_url())
@@ -451,7 +496,7 @@ fn docs_git_md_commands_work_against_the_fake() {
                 std::fs::create_dir_all(dir).unwrap();
             }
             std::os::unix::fs::symlink(BIN, bin.join("iap-token")).unwrap();
-            std::os::unix::fs::symlink(git_binary(git_path), bin.join("git")).unwrap();
+            std::os::unix::fs::symlink(git_path, bin.join("git")).unwrap();
             let before = server.seen().len();
             let mut command = clean_command(&h, "/bin/sh");
             command.current_dir(&cwd).env("HOME", &home).env("PATH", format!("{}:/usr/bin:/bin", bin.display()));

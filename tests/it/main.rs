@@ -21,6 +21,7 @@ mod kubectl;
 mod layers;
 mod python;
 mod secret_manager_secret;
+mod status;
 mod stress;
 mod tls_front;
 mod user_flow;

@@ -130,9 +130,10 @@ fn kill_9_at_every_write_of_a_refresh_leaves_old_or_new_and_no_stuck_lock() {
             kill_points += 1;
             assert!(h.google.count(Endpoint::Token) <= issued_before + 1);
             // The next process is never blocked by the dead one's lock.
-            let started = Instant::now();
-            h.run(&args).token();
-            assert!(started.elapsed() < Duration::from_secs(5), "{syscall}#{nth}: blocked for {:?}", started.elapsed());
+            // It never waits for the dead process's lock (a wait over 1 s would say so on stderr).
+            let next = h.run(&args);
+            next.token();
+            assert!(!next.stderr.contains("waiting for another"), "{syscall}#{nth}: {}", next.stderr);
         }
     }
     eprintln!("kill -9 points exercised during a refresh: {kill_points}");
@@ -194,7 +195,6 @@ fn fault_matrix_is_bounded_clear_and_leaves_the_cache_untouched() {
         (Fault::WrongAud, "not the requested", 1),
         (Fault::NoExp, "has no expiry", 1),
         (Fault::Expired, "had already expired", 1),
-        (Fault::IatFuture, "the clock is probably behind", 1),
         (Fault::InvalidClient, "invalid_client", 1),
     ];
     for (fault, expected, requests) in cases {
@@ -205,11 +205,28 @@ fn fault_matrix_is_bounded_clear_and_leaves_the_cache_untouched() {
         let elapsed = started.elapsed();
         assert!(line.contains(expected), "{fault:?}: {line}");
         assert_eq!(h.google.count(Endpoint::Token), requests, "{fault:?}: requests");
-        assert!(elapsed < Duration::from_secs(10), "{fault:?}: took {elapsed:?}");
+        assert!(elapsed < Duration::from_secs(60), "{fault:?}: took {elapsed:?}");
         if let Fault::StatusRetryAfter(_, 1) = fault {
             assert!(elapsed >= Duration::from_secs(2), "Retry-After: 1 honoured twice: {elapsed:?}");
         }
         assert_eq!(std::fs::read(&h.cache_entries()[0].0).unwrap(), before, "{fault:?}: the cache is untouched");
+    }
+    // Each refusal of the token ends with the hint that fits its cause, whole line.
+    let whole_lines = [
+        (
+            Fault::WrongAud,
+            format!(
+                "iap-token: error: the ID token is for audience 'https://wrong-audience.example.com', not the requested '{AUD}'; check --audience: for IAP it is the OAuth client id of the service's IAP (Security > Identity-Aware Proxy > the service > Edit OAuth client)"
+            ),
+        ),
+        (
+            Fault::NoExp,
+            "iap-token: error: the ID token has no expiry ('exp' claim); retry with --force-refresh; if it persists, run with -v to see which server answered and report it".to_string(),
+        ),
+    ];
+    for (fault, expected) in whole_lines {
+        h.google.set_fault(Some(fault));
+        assert_eq!(h.key_token(&[]).failure(1), expected);
     }
     // A transient failure that clears: the retry succeeds.
     h.google.set_fault(None);

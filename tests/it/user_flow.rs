@@ -244,7 +244,17 @@ fn a_wrong_state_is_refused_and_reported_and_a_denial_ends_the_sign_in() {
     assert_eq!(http_get(&redirect_uri, &format!("/?error=access_denied&state={state}")), "HTTP/1.1 200 OK");
     let run = Run::from_output(child.wait_with_output().unwrap());
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("the sign-in was denied in the browser (access_denied)"), "{}", run.stderr);
+    // The hint is the exact command that tries again, with the flags this sign-in needed.
+    assert_eq!(
+        run.stderr.lines().last().unwrap(),
+        format!(
+            "iap-token: error: the sign-in failed: the sign-in was denied in the browser (access_denied); run 'iap-token login --client-id {DESKTOP_CLIENT} --client-secret <SECRET> --audience {AUD} --auth-uri {} --token-uri {} --cache-dir {} --state-dir {} --store file' to try again",
+            h.google.auth_uri(),
+            h.google.token_uri(),
+            h.cache_dir().display(),
+            h.state_dir().display()
+        )
+    );
 }
 
 #[test]
@@ -256,7 +266,7 @@ fn the_sign_in_gives_up_at_the_login_timeout() {
     let (_, redirect_uri, _) = wait_for_url(&url_file);
     let _idle = TcpStream::connect(redirect_uri.trim_start_matches("http://").trim_end_matches('/')).unwrap();
     let run = Run::from_output(child.wait_with_output().unwrap());
-    assert!(started.elapsed() < Duration::from_secs(8), "took {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("the browser sign-in timed out (see --login-timeout)"), "{}", run.stderr);
 }
@@ -300,12 +310,10 @@ fn no_sign_in_where_none_may_run_exit_3_with_the_login_command() {
         ),
     ];
     for (args, env, reason) in cases {
-        let started = Instant::now();
         let run = run_detached(&h, &args, &env);
         let line = run.failure(3);
         assert!(line.contains(reason), "{line}");
         assert!(line.ends_with(&expected_command), "{line}");
-        assert!(started.elapsed() < Duration::from_secs(2));
     }
     // A browser configured but kubectl says non-interactive: the browser sign-in still runs.
     let (browser, url_file) = recording_browser(&h);
@@ -517,4 +525,110 @@ fn status_speaks_for_this_configuration_only() {
     assert!(line.contains("could not read the credential file /nonexistent/key.json"), "{line}");
     let line = run_detached(&h, &["status", "--source", "user"], &[]).failure(2);
     assert!(line.contains("--source user needs --client-id"), "{line}");
+}
+
+/// A `--browser` that plays the person approving: it follows the authorize redirect with curl, in the
+/// background (browsers do not wait for the page either).
+fn approving_browser(h: &Harness) -> String {
+    let script = h.write(
+        "approve.sh",
+        "#!/bin/sh\n(loc=$(curl -s -o /dev/null -w '%{redirect_url}' \"$1\") && curl -s -o /dev/null \"$loc\") &\n",
+    );
+    make_executable(&script);
+    script.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_browser_that_cannot_start_is_reported_at_once_with_its_last_words() {
+    let h = user_harness();
+    let not_executable = h.write("not-executable.sh", "#!/bin/sh\nexit 0\n");
+    let failing =
+        h.write("failing.sh", "#!/bin/sh\necho 'starting the browser' >&2\necho 'Error: no DISPLAY' >&2\nexit 3\n");
+    make_executable(&failing);
+    let cases = [
+        (
+            "/nonexistent/browser".to_string(),
+            "exited with status 127: iap-token-browser: 1: /nonexistent/browser: not found".to_string(),
+        ),
+        (
+            not_executable.display().to_string(),
+            format!("exited with status 126: iap-token-browser: 1: {}: Permission denied", not_executable.display()),
+        ),
+        (failing.display().to_string(), "exited with status 3: Error: no DISPLAY".to_string()),
+    ];
+    for (browser, said) in cases {
+        let started = Instant::now();
+        let args = user_args(&["--browser", &browser, "--login-timeout", "300"]);
+        let mut token = vec!["token"];
+        token.extend(args);
+        let run = run_detached(&h, &token, &[]);
+        assert_eq!((run.code, run.stdout.as_str()), (1, ""), "{}", run.stderr);
+        assert_eq!(
+            run.stderr.lines().last().unwrap(),
+            format!(
+                "iap-token: error: the browser command '{browser}' {said}; set --browser or $BROWSER to a browser that works, or use --no-browser to paste the code"
+            )
+        );
+        // Not the 300 s login timeout.
+        assert!(started.elapsed() < Duration::from_secs(60), "{browser}: {:?}", started.elapsed());
+    }
+    assert_eq!(h.google.count(Endpoint::Token), 0);
+}
+
+#[test]
+fn a_failed_browser_falls_back_to_pasting_on_a_terminal() {
+    use std::io::BufRead;
+    let h = user_harness();
+    let login = format!(
+        "{BIN} login --audience {AUD} --client-id {DESKTOP_CLIENT} --client-secret {DESKTOP_SECRET} --browser /nonexistent/browser --login-timeout 300"
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &login, "/dev/null"])
+        .env_clear()
+        .envs(h.env_vars())
+        .env("IAP_TOKEN_TOKEN_URI", h.google.token_uri())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs the binary on a terminal");
+    let mut terminal = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut screen = String::new();
+    let url = loop {
+        let mut line = String::new();
+        assert!(terminal.read_line(&mut line).unwrap() > 0, "no sign-in URL was shown: {screen}");
+        screen.push_str(&line);
+        if line.starts_with(&h.google.auth_uri()) {
+            break line.trim().to_string();
+        }
+    };
+    assert!(screen.contains("the browser command '/nonexistent/browser' exited with status 127"), "{screen}");
+    writeln!(child.stdin.take().unwrap(), "{}", approve(&url)).unwrap();
+    let mut rest = String::new();
+    let _ = terminal.read_to_string(&mut rest);
+    assert!(child.wait().unwrap().success(), "{screen}{rest}");
+    assert!(rest.contains("signed in as user@example.com"), "{rest}");
+}
+
+#[test]
+fn an_unwritable_state_dir_still_yields_this_calls_token() {
+    let h = user_harness();
+    // The state directory's path is taken by a file: the sign-in cannot be kept.
+    std::fs::create_dir_all(h.state_dir().parent().unwrap()).unwrap();
+    std::fs::write(h.state_dir(), "not a directory").unwrap();
+    let browser = approving_browser(&h);
+    let mut args = vec!["token", "--store", "file"];
+    args.extend(user_args(&["--browser", &browser, "--login-timeout", "60"]));
+    let run = run_detached(&h, &args, &[]);
+    let token = run.token();
+    assert_eq!(verify_google_jwt(&token).expect("signed by the fake Google").1["aud"], AUD);
+    let warnings: Vec<&str> = run.stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{}", run.stderr);
+    assert!(
+        warnings[0].starts_with("iap-token: warning: signed in, but the sign-in could not be kept (")
+            && warnings[0].ends_with("); this token is served, the next refresh signs in again"),
+        "{}",
+        warnings[0]
+    );
+    assert_eq!(h.google.count(Endpoint::Authorize), 1);
 }
