@@ -41,17 +41,19 @@ struct Installed {
     venv: PathBuf,
     build_secs: f64,
     install_secs: f64,
-    _dir: tempfile::TempDir,
 }
 
 fn installed() -> &'static Installed {
     static INSTALLED: OnceLock<Installed> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let (wheel, build_secs) = build_wheel(&test_venv());
-        let dir = tempfile::tempdir().expect("temp dir");
-        let venv = dir.path().join("venv");
-        let (venv, install_secs) = install(&wheel, &venv);
-        Installed { wheel, venv, build_secs, install_secs, _dir: dir }
+        // Under target/, made anew each run: a static is never dropped, so a temp dir would be left behind.
+        let venv = root().join("target/wheel-test-venv");
+        if venv.exists() {
+            std::fs::remove_dir_all(&venv).expect("remove the previous run's venv");
+        }
+        let install_secs = install(&wheel, &venv);
+        Installed { wheel, venv, build_secs, install_secs }
     })
 }
 
@@ -91,8 +93,9 @@ fn wheels_in(dir: &Path) -> Vec<PathBuf> {
     entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "whl")).collect()
 }
 
-/// A fresh venv with the wheel installed from the file alone, and the test clients visible after it.
-fn install(wheel: &Path, venv: &Path) -> (PathBuf, f64) {
+/// A fresh venv with the wheel installed from the file alone, and the test clients visible after it;
+/// returns the seconds `pip install` took.
+fn install(wheel: &Path, venv: &Path) -> f64 {
     let made = Command::new("python3").arg("-m").arg("venv").arg(venv).output().expect("python3 -m venv");
     assert!(made.status.success(), "python3 -m venv: {}", String::from_utf8_lossy(&made.stderr));
     let started = Instant::now();
@@ -106,7 +109,7 @@ fn install(wheel: &Path, venv: &Path) -> (PathBuf, f64) {
     let site = site_packages(&venv.join("bin/python"));
     let clients = site_packages(&test_venv().join("bin/python"));
     std::fs::write(Path::new(&site).join("zz_test_clients.pth"), format!("{clients}\n")).expect("write the .pth");
-    (venv.to_path_buf(), secs)
+    secs
 }
 
 fn site_packages(python: &Path) -> String {
@@ -166,7 +169,6 @@ fn the_package_passes_its_tests_against_the_fakes() {
         .env("IAP_TEST_DESKTOP_SECRET", DESKTOP_SECRET)
         .env("IAP_TEST_BROWSER", &browser)
         .env("IAP_TEST_REAL_BINARY", bin.join("iap-token"))
-        .env("IAP_TEST_TMP", h.path("pytest"))
         .output()
         .expect("run pytest");
     let stdout = String::from_utf8_lossy(&output.stdout);
