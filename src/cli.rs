@@ -306,11 +306,23 @@ pub struct CompletionsArgs {
 #[derive(Debug, Args, Default)]
 #[command(next_help_heading = "Authentication")]
 pub struct AuthArgs {
+    /// The service behind IAP, like https://flyte.example.com: its audience is discovered from IAP's sign-in
+    /// redirect (one unauthenticated GET, remembered with the token) when none is given. https:// only
+    /// (http:// for loopback).
+    #[arg(long, env = "IAP_TOKEN_URL")]
+    pub url: Option<String>,
+    /// The profile of the config files to use (see 'iap-token profiles'); else the one whose url matches.
+    #[arg(long, env = "IAP_TOKEN_PROFILE")]
+    pub profile: Option<String>,
     #[arg(long, env = "IAP_TOKEN_AUDIENCE", help = AUDIENCE_HELP)]
     pub audience: Option<String>,
     /// Where tokens come from; auto picks the first that is configured (see docs).
     #[arg(long, value_enum, default_value_t = SourceArg::Auto, env = "IAP_TOKEN_SOURCE")]
     pub source: SourceArg,
+    /// id-token: an OIDC ID token Google signs; signed-jwt: a JWT the service account signs itself, with
+    /// aud = the URL (works with IAP's Google-managed OAuth client; service accounts only).
+    #[arg(long, value_enum, default_value_t = TokenTypeArg::IdToken, env = "IAP_TOKEN_TOKEN_TYPE")]
+    pub token_type: TokenTypeArg,
     #[arg(long, env = "IAP_TOKEN_CLIENT_ID", help = CLIENT_ID_HELP)]
     pub client_id: Option<String>,
     /// The Google account to sign in with (login hint); part of the cache key.
@@ -428,6 +440,13 @@ pub enum SourceArg {
     ExternalAccount,
     ServiceAccountKey,
     Metadata,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum TokenTypeArg {
+    #[default]
+    IdToken,
+    SignedJwt,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]

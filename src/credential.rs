@@ -1,5 +1,6 @@
 //! The vocabulary every layer shares about a token: which kind of source minted it ([`SourceKind`],
-//! spelled as in `--source`, JSON output and `status`) and the [`Credential`] handed to the caller.
+//! spelled as in `--source`, JSON output and `status`), which kind of token ([`TokenType`]) and the
+//! [`Credential`] handed to the caller.
 //! Plain values only: this module depends on nothing but [`crate::secret`].
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,26 @@ impl SourceKind {
     }
 }
 
+/// What kind of token is handed over, spelled as in `--token-type` and JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenType {
+    /// An OIDC ID token signed by Google, `aud` = the IAP OAuth client id.
+    #[default]
+    IdToken,
+    /// A JWT signed by a service account, `aud` = the resource URL.
+    SignedJwt,
+}
+
+impl TokenType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::IdToken => "id-token",
+            TokenType::SignedJwt => "signed-jwt",
+        }
+    }
+}
+
 /// A credential ready to hand over.
 #[derive(Debug, Clone)]
 pub struct Credential {
@@ -39,6 +60,8 @@ pub struct Credential {
     pub audience: String,
     pub principal: Option<String>,
     pub source: SourceKind,
+    /// The service URL the call named (`--url`), if any.
+    pub url: Option<String>,
 }
 
 #[cfg(test)]
@@ -54,6 +77,9 @@ mod tests {
             SourceKind::ServiceAccountKey,
             SourceKind::Metadata,
         ] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.as_str()));
+        }
+        for kind in [TokenType::IdToken, TokenType::SignedJwt] {
             assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.as_str()));
         }
     }

@@ -13,15 +13,18 @@ use clap::ValueEnum;
 
 use crate::cli::{
     AuthArgs, CacheArgs, Cli, Command, FormatArg, LoginArgs, NetArgs, OutputArgs, SourceArg, StoreArg, StoreArgs,
-    TokenArgs,
+    TokenArgs, TokenTypeArg,
 };
 use crate::config::Environment;
 use crate::secret::Secret;
 
 /// Each option of `token`, by its long name and environment variable.
 const OPTIONS: &[(&str, &str)] = &[
+    ("url", "IAP_TOKEN_URL"),
+    ("profile", "IAP_TOKEN_PROFILE"),
     ("audience", "IAP_TOKEN_AUDIENCE"),
     ("source", "IAP_TOKEN_SOURCE"),
+    ("token-type", "IAP_TOKEN_TOKEN_TYPE"),
     ("client-id", "IAP_TOKEN_CLIENT_ID"),
     ("account", "IAP_TOKEN_ACCOUNT"),
     ("client-secret", "IAP_TOKEN_CLIENT_SECRET"),
@@ -96,8 +99,11 @@ pub fn parse(args: &[OsString], env: &dyn Environment) -> Option<Cli> {
         }
     }
     let [
+        url,
+        profile,
         audience,
         source,
+        token_type,
         client_id,
         account,
         client_secret,
@@ -126,8 +132,11 @@ pub fn parse(args: &[OsString], env: &dyn Environment) -> Option<Cli> {
     let path = |value: Option<String>| value.map(PathBuf::from);
     let token = TokenArgs {
         auth: AuthArgs {
+            url,
+            profile,
             audience,
             source: choice(source, SourceArg::Auto)?,
+            token_type: choice(token_type, TokenTypeArg::IdToken)?,
             client_id,
             account,
             client_secret: client_secret.map(Secret::new),
@@ -235,6 +244,8 @@ mod tests {
     fn sample(name: &str) -> &'static str {
         match name {
             "source" => "service-account-key",
+            "token-type" => "signed-jwt",
+            "url" => "https://flyte.example.com/console",
             "format" => "exec-credential",
             "store" => "file",
             "min-ttl" => "120",

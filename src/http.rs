@@ -109,6 +109,19 @@ impl Http {
         self.get_unchecked(url, headers, true)
     }
 
+    /// `GET` for what the status and headers say (a redirect, IAP's verdict): at most the first
+    /// [`HEAD_BODY_LIMIT`] bytes of the body are kept, the rest is never read, so a huge answer costs nothing.
+    pub fn get_head(&self, url: &str, headers: &[(&str, &str)]) -> Result<Response> {
+        check_url(url)?;
+        self.send_limited(url, Retry::Allowed, BodyLimit::Truncate(HEAD_BODY_LIMIT), |agent, timeout| {
+            let mut request = agent.get(url);
+            for (name, value) in headers {
+                request = request.header(*name, *value);
+            }
+            request.config().timeout_global(Some(timeout)).build().call()
+        })
+    }
+
     /// `GET` that also allows plain `http://` to a link-local host: cloud instance metadata services
     /// (Azure's, for a federated subject token) live at 169.254.169.254 and speak only http.
     /// Such a service is reached directly, never through a proxy.
@@ -159,6 +172,16 @@ impl Http {
         retry: Retry,
         call: impl Fn(&ureq::Agent, Duration) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<Response> {
+        self.send_limited(url, retry, BodyLimit::Strict(MAX_BODY), call)
+    }
+
+    fn send_limited(
+        &self,
+        url: &str,
+        retry: Retry,
+        limit: BodyLimit,
+        call: impl Fn(&ureq::Agent, Duration) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Response> {
         let shown = display_url(url);
         let mut attempt = 0;
         loop {
@@ -169,7 +192,7 @@ impl Http {
             let timeout = self.timeout.min(remaining);
             log::debug(format_args!("HTTP {shown} (attempt {})", attempt + 1));
             let outcome = call(&self.agent, timeout).map_err(|e| e.to_string()).and_then(|mut response| {
-                read_response(&shown, &mut response).map_err(|e| format!("while reading the answer: {e}"))
+                read_response(&shown, &mut response, limit).map_err(|e| format!("while reading the answer: {e}"))
             });
             let connect_failed = outcome.is_err();
             let wait = match &outcome {
@@ -274,7 +297,24 @@ fn budget(timeout: Duration) -> Duration {
     (timeout * 2).max(Duration::from_secs(5))
 }
 
-fn read_response(shown: &str, response: &mut ureq::http::Response<ureq::Body>) -> Result<Response, ureq::Error> {
+/// How much of a body is read: all of it up to a limit (more is an error), or only its beginning.
+#[derive(Debug, Clone, Copy)]
+enum BodyLimit {
+    Strict(u64),
+    Truncate(u64),
+}
+
+/// The largest answer read from Google's APIs.
+const MAX_BODY: u64 = 1 << 20;
+
+/// How much of a body [`Http::get_head`] keeps.
+pub const HEAD_BODY_LIMIT: u64 = 64 << 10;
+
+fn read_response(
+    shown: &str,
+    response: &mut ureq::http::Response<ureq::Body>,
+    limit: BodyLimit,
+) -> Result<Response, ureq::Error> {
     let headers: Vec<(String, String)> = response
         .headers()
         .iter()
@@ -284,7 +324,15 @@ fn read_response(shown: &str, response: &mut ureq::http::Response<ureq::Body>) -
     let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
     let content_type = header("content-type").unwrap_or_default();
     let status = response.status().as_u16();
-    let body = response.body_mut().with_config().limit(1 << 20).read_to_string()?;
+    let body = match limit {
+        BodyLimit::Strict(max) => response.body_mut().with_config().limit(max).read_to_string()?,
+        BodyLimit::Truncate(max) => {
+            use std::io::Read;
+            let mut bytes = Vec::new();
+            response.body_mut().as_reader().take(max).read_to_end(&mut bytes)?;
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    };
     Ok(Response { url: shown.to_string(), status, content_type, body, headers, retry_after })
 }
 
@@ -347,7 +395,7 @@ fn is_link_local_http(url: &str) -> bool {
         }
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),

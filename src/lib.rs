@@ -22,6 +22,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod credential;
+pub mod discovery;
 pub mod error;
 pub mod fast_path;
 pub mod google;
@@ -37,7 +38,7 @@ pub mod terminal;
 pub mod user;
 
 use cache::file::Cache;
-use cache::{CacheKey, ENTRY_VERSION, Entry, Served, TokenKind};
+use cache::{CacheKey, Discovery, ENTRY_VERSION, Entry, Served, TokenKind};
 use clock::unix_now;
 use config::Settings;
 use credential::Credential;
@@ -56,21 +57,72 @@ pub fn cache_key(source: &Source, audience: &str) -> CacheKey {
     CacheKey::new(&parts)
 }
 
-/// The use case: an ID token for the configured audience, from the cache when it is fresh, else fetched
-/// once across all concurrent processes, checked, and cached.
+/// The cache key of the ID token `source` yields for the service at `url` (its audience discovered).
+pub fn url_cache_key(source: &Source, url: &str) -> CacheKey {
+    let identity = source.cache_identity();
+    let mut parts = vec!["id_token", source.kind().as_str(), "url", url];
+    parts.extend(identity.iter().map(String::as_str));
+    CacheKey::new(&parts)
+}
+
+/// What a call asks a token for: an audience it names, or the service at a URL (audience discovered).
+#[derive(Debug, Clone, Copy)]
+enum Wanted<'a> {
+    Audience(&'a str),
+    Url(&'a str),
+}
+
+impl Wanted<'_> {
+    fn of(settings: &Settings) -> Result<Wanted<'_>> {
+        match (&settings.audience, &settings.url) {
+            (Some(audience), _) => Ok(Wanted::Audience(audience)),
+            (None, Some(url)) => Ok(Wanted::Url(url)),
+            (None, None) => Err(Error::Usage(
+                "--audience or --url is required: the IAP OAuth client id of the service, or its URL".into(),
+            )),
+        }
+    }
+
+    fn key(self, source: &Source) -> CacheKey {
+        match self {
+            Wanted::Audience(audience) => cache_key(source, audience),
+            Wanted::Url(url) => url_cache_key(source, url),
+        }
+    }
+
+    /// Whether `entry` answers this call (before freshness): the same audience, or a recent discovery.
+    fn answered_by(self, entry: &Entry, now: i64) -> bool {
+        match self {
+            Wanted::Audience(audience) => entry.audience == audience,
+            Wanted::Url(url) => entry.discovered.as_ref().is_some_and(|d| d.holds_for(url, now)),
+        }
+    }
+}
+
+/// The use case: an ID token for the configured audience (or the one discovered for the URL), from the
+/// cache when it is fresh, else fetched once across all concurrent processes, checked, and cached.
 pub fn get_credential(settings: &Settings) -> Result<Credential> {
-    let audience = settings.audience.as_deref().ok_or_else(|| Error::Usage("--audience is required".into()))?;
+    let wanted = Wanted::of(settings)?;
     let source = source::resolve(settings)?;
-    let key = cache_key(&source, audience);
+    let key = wanted.key(&source);
     let cache = Cache::new(settings.cache.dir.clone());
     let min_ttl = settings.cache.min_ttl;
+    let now = unix_now();
     let fresh = |entry: &Entry| {
-        entry.kind == TokenKind::IdToken && entry.audience == audience && entry.is_fresh(unix_now(), min_ttl)
+        entry.kind == TokenKind::IdToken && wanted.answered_by(entry, now) && entry.is_fresh(now, min_ttl)
     };
     let (entry, served) =
-        cache::single_flight(&cache, &key, settings.cache.force_refresh, settings.lock_wait(), fresh, || {
+        cache::single_flight(&cache, &key, settings.cache.force_refresh, settings.lock_wait(), fresh, |stale| {
+            let audience = match wanted {
+                Wanted::Audience(audience) => audience.to_string(),
+                Wanted::Url(url) => discovery::audience(settings, &source, url, stale)?,
+            };
             log::info(format_args!("fetching a new ID token ({} source)", source.kind().as_str()));
-            fetch_id_token(settings, &source, audience)
+            let mut entry = fetch_id_token(settings, &source, &audience)?;
+            if let Wanted::Url(url) = wanted {
+                entry.discovered = Some(Discovery { url: url.to_string(), at: now });
+            }
+            Ok(entry)
         })?;
     match served {
         Served::Cache => log::info(format_args!("serving the cached ID token ({})", cache.entry_path(&key).display())),
@@ -87,6 +139,7 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
         principal: entry.principal,
         token: entry.token,
         source: source.kind(),
+        url: settings.url.clone(),
     })
 }
 
@@ -115,6 +168,7 @@ fn fetch_id_token(settings: &Settings, source: &Source, audience: &str) -> Resul
         token,
         expires_at: checked.expires_at,
         fetched_at,
+        discovered: None,
     })
 }
 

@@ -59,7 +59,7 @@ impl<'a> Session<'a> {
         let key = CacheKey::new(&["access_token", &credentials.identity(), CLOUD_PLATFORM_SCOPE]);
         let min_ttl = self.settings.cache.min_ttl;
         let fresh = |entry: &Entry| entry.kind == TokenKind::AccessToken && entry.is_fresh(unix_now(), min_ttl);
-        let (entry, _) = single_flight(&self.cache(), &key, false, self.settings.net.timeout * 4, fresh, || {
+        let (entry, _) = single_flight(&self.cache(), &key, false, self.settings.net.timeout * 4, fresh, |_| {
             let access = self.mint_access_token(credentials).map_err(|e| {
                 e.context(format!("could not get an access token for Google APIs from {}", describe(credentials)))
             })?;
@@ -72,6 +72,7 @@ impl<'a> Session<'a> {
                 token: access.token,
                 expires_at: access.expires_at,
                 fetched_at: unix_now(),
+                discovered: None,
             })
         })?;
         Ok(entry.token)

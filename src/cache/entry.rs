@@ -56,6 +56,28 @@ pub struct Entry {
     pub expires_at: i64,
     /// The local time of the fetch, Unix seconds.
     pub fetched_at: i64,
+    /// For an ID token whose audience was discovered from a service URL: that URL and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovered: Option<Discovery>,
+}
+
+/// Where and when an audience was discovered (IAP's sign-in redirect for `url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discovery {
+    pub url: String,
+    /// Unix seconds, local clock.
+    pub at: i64,
+}
+
+/// How long a discovered audience is trusted before it is discovered again.
+pub const DISCOVERY_MAX_AGE_SECS: i64 = 7 * 24 * 3600;
+
+impl Discovery {
+    /// Whether this discovery is for `url` and recent enough to be used `now`.
+    pub fn holds_for(&self, url: &str, now: i64) -> bool {
+        self.url == url && (0..DISCOVERY_MAX_AGE_SECS).contains(&now.saturating_sub(self.at))
+    }
 }
 
 impl Entry {
@@ -90,6 +112,7 @@ mod tests {
             token: Secret::new("t".into()),
             expires_at,
             fetched_at,
+            discovered: None,
         }
     }
 

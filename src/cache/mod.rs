@@ -8,7 +8,7 @@ pub mod entry;
 pub mod file;
 pub mod lock;
 
-pub use entry::{CacheKey, ENTRY_VERSION, Entry, TokenKind};
+pub use entry::{CacheKey, Discovery, ENTRY_VERSION, Entry, TokenKind};
 
 use std::time::Duration;
 
@@ -26,8 +26,8 @@ pub enum Served {
 
 /// The policy every cached token goes through. Serve a `fresh` entry without locking. Otherwise take the
 /// key's lock (waiting at most `wait`), serve what another process refreshed meanwhile (with `force`,
-/// only a token that differs from the one seen before), or else `fetch` a new entry, cache it and serve
-/// it. A cache that cannot be written is a notice, never a failure: when the lock cannot even be created
+/// only a token that differs from the one seen before), or else `fetch` a new entry (given the stale one,
+/// if any), cache it and serve it. A cache that cannot be written is a notice, never a failure: when the lock cannot even be created
 /// (a read-only or full file system, a path taken by a file, no permission), the token is fetched without
 /// the lock and not cached; when only the write fails, the fetched token is still served.
 pub fn single_flight(
@@ -36,7 +36,7 @@ pub fn single_flight(
     force: bool,
     wait: Duration,
     fresh: impl Fn(&Entry) -> bool,
-    fetch: impl FnOnce() -> Result<Entry>,
+    fetch: impl FnOnce(Option<&Entry>) -> Result<Entry>,
 ) -> Result<(Entry, Served)> {
     let before = match cache.read(key) {
         Some(entry) if !force && fresh(&entry) => return Ok((entry, Served::Cache)),
@@ -46,15 +46,16 @@ pub fn single_flight(
         Ok(lock) => lock,
         Err(e @ Error::Io { .. }) => {
             log::notice(format_args!("warning: the cache cannot be used ({e}); fetching a token on every call"));
-            return Ok((fetch()?, Served::Fetched));
+            return Ok((fetch(before.as_ref())?, Served::Fetched));
         }
         Err(e) => return Err(e),
     };
     let renewed = |entry: &Entry| before.as_ref().is_none_or(|old| old.token != entry.token);
-    if let Some(entry) = cache.read(key).filter(|entry| fresh(entry) && (!force || renewed(entry))) {
-        return Ok((entry, Served::Peer));
+    let current = cache.read(key);
+    if let Some(entry) = current.as_ref().filter(|entry| fresh(entry) && (!force || renewed(entry))) {
+        return Ok((entry.clone(), Served::Peer));
     }
-    let entry = fetch()?;
+    let entry = fetch(current.as_ref())?;
     if let Err(e) = cache.write(key, &entry) {
         log::notice(format_args!("warning: the token could not be cached: {e}"));
     }

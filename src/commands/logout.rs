@@ -12,7 +12,7 @@ use crate::secret::Secret;
 use crate::session::Session;
 use crate::source::{self, Source};
 use crate::store::TokenStore;
-use crate::{cache_key, google, log, user};
+use crate::{cache_key, google, log, url_cache_key, user};
 
 pub fn run(settings: &Settings, all: bool, revoke: bool) -> Result<ExitCode> {
     let cache = Cache::new(settings.cache.dir.clone());
@@ -35,6 +35,10 @@ pub fn run(settings: &Settings, all: bool, revoke: bool) -> Result<ExitCode> {
     let mut removed = 0;
     if let Some(audience) = &settings.audience {
         removed += usize::from(cache.remove(&cache_key(&source, audience))?);
+    }
+    // The token for a URL goes with its discovered audience: the next call discovers it again.
+    if let Some(url) = &settings.url {
+        removed += usize::from(cache.remove(&url_cache_key(&source, url))?);
     }
     let login_lock = match &source {
         Source::User { client_id, account } => user::lock_login(settings, client_id, account.as_deref())?,

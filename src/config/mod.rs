@@ -16,7 +16,8 @@ pub use env::{Environment, ProcessEnv};
 pub use exec_info::{ClusterConfig, ExecApiVersion, ExecInfo, parse_exec_info};
 pub use sign_in::{LoginSettings, SignInMode};
 
-use crate::cli::{self, AuthArgs, CacheArgs, Cli, Command, FormatArg, NetArgs, SourceArg, StoreArg};
+use crate::cli::{self, AuthArgs, CacheArgs, Cli, Command, FormatArg, NetArgs, SourceArg, StoreArg, TokenTypeArg};
+use crate::credential::TokenType;
 use crate::error::{Error, Result, clean};
 use crate::http::NetSettings;
 use crate::secret::Secret;
@@ -86,8 +87,13 @@ impl GitAction {
 /// Everything a credential lookup needs: what to ask for, from where, and how.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The service behind IAP (`--url`), checked: https, or http to loopback.
+    pub url: Option<String>,
+    /// The profile asked for by name (`--profile`).
+    pub profile: Option<String>,
     pub audience: Option<String>,
     pub source: SourceArg,
+    pub token_type: TokenType,
     pub client_id: Option<String>,
     pub account: Option<String>,
     pub client_secret: Option<ClientSecretSource>,
@@ -231,9 +237,9 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
 }
 
 fn require_audience(settings: &Settings) -> Result<()> {
-    if settings.audience.is_none() {
+    if settings.audience.is_none() && settings.url.is_none() {
         return Err(Error::Usage(
-            "--audience is required: the OAuth client id of the IAP-protected service (or set it in the kubeconfig cluster extension)".into(),
+            "--url or --audience is required: the URL of the service behind IAP, or its IAP OAuth client id (or set it in the kubeconfig cluster extension)".into(),
         ));
     }
     Ok(())
@@ -270,6 +276,12 @@ impl Settings {
         let cluster = exec_info.map(|info| info.cluster.clone()).unwrap_or_default();
         let non_empty = |value: Option<String>| value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         Ok(Settings {
+            url: service_url(non_empty(auth.url))?,
+            profile: non_empty(auth.profile),
+            token_type: match auth.token_type {
+                TokenTypeArg::IdToken => TokenType::IdToken,
+                TokenTypeArg::SignedJwt => TokenType::SignedJwt,
+            },
             audience: non_empty(auth.audience).or(non_empty(cluster.audience)),
             source: auth.source,
             client_id: non_empty(auth.client_id).or(non_empty(cluster.client_id)),
@@ -385,6 +397,13 @@ fn well_known_adc(env: &dyn Environment) -> Option<PathBuf> {
         None => PathBuf::from(env.var("HOME")?).join(".config").join("gcloud"),
     };
     Some(config_dir.join("application_default_credentials.json"))
+}
+
+/// `--url`: an absolute https URL (http only to loopback) with a host, without credentials or fragment.
+fn service_url(url: Option<String>) -> Result<Option<String>> {
+    let Some(url) = url else { return Ok(None) };
+    crate::http::check_url(&url).map_err(|e| Error::Usage(format!("--url: {e}")))?;
+    Ok(Some(url))
 }
 
 fn checked_url(url: Option<String>, flag: &str) -> Result<Option<String>> {

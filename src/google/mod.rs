@@ -1,9 +1,10 @@
 //! Google's APIs, one file each: credential files (`adc`), service-account keys, the metadata server,
-//! the user sign-in (`oauth`, `loopback`), IAM Credentials, Secret Manager and STS. Each speaks the wire
+//! the user sign-in (`oauth`, `loopback`), IAM Credentials, Secret Manager, STS, and IAP's own answers (`iap`). Each speaks the wire
 //! format of its endpoint and nothing else: caching and policy live in the callers.
 
 pub mod adc;
 pub mod iam;
+pub mod iap;
 pub mod loopback;
 pub mod metadata;
 pub mod oauth;

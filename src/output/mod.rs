@@ -36,6 +36,7 @@ struct JsonCredential<'a> {
     audience: &'a str,
     principal: Option<&'a str>,
     source: &'static str,
+    url: Option<&'a str>,
 }
 
 /// The exact text `format` prints for `credential`, newline included.
@@ -58,6 +59,7 @@ pub fn render(format: &Format, credential: &Credential) -> String {
             audience: &credential.audience,
             principal: credential.principal.as_deref(),
             source: credential.source.as_str(),
+            url: credential.url.as_deref(),
         }),
     }
 }
@@ -122,6 +124,7 @@ mod tests {
             audience: "aud".into(),
             principal: Some("a@b".into()),
             source: SourceKind::Metadata,
+            url: None,
         }
     }
 
@@ -136,7 +139,7 @@ mod tests {
         );
         assert_eq!(
             render(&Format::Json, &c),
-            "{\"token\":\"h.p.s\",\"expires_at\":\"2026-01-02T15:04:05Z\",\"audience\":\"aud\",\"principal\":\"a@b\",\"source\":\"metadata\"}\n"
+            "{\"token\":\"h.p.s\",\"expires_at\":\"2026-01-02T15:04:05Z\",\"audience\":\"aud\",\"principal\":\"a@b\",\"source\":\"metadata\",\"url\":null}\n"
         );
     }
 }

@@ -72,7 +72,7 @@ fn every_output_format_exactly_and_valid_against_its_schema() {
     assert_eq!(expires, exp - 300, "reported expiry is exp minus the margin");
     assert_eq!(
         value,
-        json!({"token": token, "expires_at": value["expires_at"], "audience": AUD, "principal": SA_EMAIL, "source": "service-account-key"})
+        json!({"token": token, "expires_at": value["expires_at"], "audience": AUD, "principal": SA_EMAIL, "source": "service-account-key", "url": null})
     );
 
     for (info, version) in [
@@ -249,7 +249,7 @@ fn usage_errors_exit_2_with_one_line() {
     let h = Harness::new();
     assert_eq!(
         h.run(&["token"]).failure(2),
-        "iap-token: error: --audience is required: the OAuth client id of the IAP-protected service (or set it in the kubeconfig cluster extension); see 'iap-token --help'"
+        "iap-token: error: --url or --audience is required: the URL of the service behind IAP, or its IAP OAuth client id (or set it in the kubeconfig cluster extension); see 'iap-token --help'"
     );
     let line = h.run(&["token", "--audience", AUD, "--format", "yaml"]).failure(2);
     assert!(line.contains("invalid value 'yaml' for '--format"), "{line}");

@@ -6,6 +6,7 @@
 mod cache;
 mod cli_docs;
 mod common;
+mod discovery;
 mod external_account;
 mod fake_git;
 mod fake_google;
@@ -16,6 +17,7 @@ mod flytekit;
 mod fuzz_corpus;
 mod git;
 mod google_creds;
+mod iap_front;
 mod key_source;
 mod kubectl;
 mod layers;

@@ -1,6 +1,6 @@
-//! An HTTPS front for the fake Google: TLS with a fresh self-signed certificate for 127.0.0.1, each
-//! request relayed to the plain-HTTP fake and its answer relayed back. For the tests of `--ca-file` and
-//! of certificate checking.
+//! An HTTPS front for a plain-HTTP fake (Google, IAP): TLS with a server certificate for 127.0.0.1 signed
+//! by a fresh CA, each request relayed to the fake and its answer relayed back. For the tests of
+//! `--ca-file` (given the CA) and of certificate checking.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -18,13 +18,22 @@ pub struct TlsFront {
 impl TlsFront {
     /// Listens on 127.0.0.1 and relays to `upstream` (`127.0.0.1:PORT` of the fake Google).
     pub fn start(upstream: String) -> TlsFront {
-        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("a certificate");
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(rcgen::DnType::CommonName, "iap-token test CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().expect("a CA key"))
+            .expect("the CA certificate");
+        let server_key = rcgen::KeyPair::generate().expect("a server key");
+        let server = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("server parameters")
+            .signed_by(&server_key, &ca)
+            .expect("the server certificate");
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der()));
         let tls = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .expect("TLS protocol versions")
             .with_no_client_auth()
-            .with_single_cert(vec![certified.cert.der().clone()], key)
+            .with_single_cert(vec![server.der().clone()], key)
             .expect("the server certificate");
         let tls = Arc::new(tls);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the TLS front");
@@ -35,7 +44,7 @@ impl TlsFront {
                 thread::spawn(move || relay(tls, tcp, &upstream));
             }
         });
-        TlsFront { port, ca_pem: certified.cert.pem() }
+        TlsFront { port, ca_pem: ca.pem() }
     }
 
     pub fn url(&self) -> String {

@@ -1,0 +1,223 @@
+//! A fake Identity-Aware Proxy in front of an echo application, plain HTTP on 127.0.0.1 (put
+//! [`crate::tls_front::TlsFront`] before it for HTTPS). It answers as IAP does, marking its own answers
+//! `X-Goog-IAP-Generated-Response: true`: no credential -> 302 to the fake Google's authorize URL with
+//! IAP's `client_id`; the bearer of `Proxy-Authorization`, else of `Authorization`, is checked against the
+//! fake Google's key (signature, expiry, `aud` among the accepted audiences) with IAP's real 401 bodies,
+//! then the principal against the allowed ones (403 "You don't have access"). A request IAP lets through
+//! reaches the app, which echoes what it received as JSON (IAP consumes `Proxy-Authorization`). The app's
+//! own 401 is at `/app/401`. Other modes play what is not IAP: a plain app, a redirect elsewhere, a huge
+//! or HTML answer.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use serde_json::{Value, json};
+
+use crate::common::now;
+use crate::fake_google::verify_google_jwt;
+
+const WORKERS: usize = 4;
+pub const IAP_HEADER: &str = "X-Goog-IAP-Generated-Response";
+
+/// What answers at the front.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// IAP in front of the echo app.
+    Iap,
+    /// No IAP: the app answers everything with 200.
+    PlainApp,
+    /// A 302 to a sign-in page that is not Google's.
+    RedirectElsewhere,
+    /// A 200 whose body is this many bytes.
+    Huge(usize),
+    /// A 401 HTML page that is not IAP's.
+    Html401,
+}
+
+#[derive(Debug, Clone)]
+pub struct IapConfig {
+    /// IAP's OAuth client id, sent in the sign-in redirect.
+    pub client_id: String,
+    /// The audiences IAP accepts: its client id, plus desktop clients allowlisted for programmatic access.
+    pub accepted: Vec<String>,
+    /// The fake Google's authorize URL.
+    pub authorize_url: String,
+    /// Principals (email claims) allowed through; `None`: everyone with a valid token.
+    pub allowed: Option<Vec<String>>,
+    pub mode: Mode,
+}
+
+impl IapConfig {
+    pub fn new(client_id: &str, authorize_url: &str) -> IapConfig {
+        IapConfig {
+            client_id: client_id.into(),
+            accepted: vec![client_id.into()],
+            authorize_url: authorize_url.into(),
+            allowed: None,
+            mode: Mode::Iap,
+        }
+    }
+}
+
+/// One request as the front saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub proxy_authorization: Option<String>,
+    pub status: u16,
+}
+
+pub struct IapFront {
+    server: Arc<tiny_http::Server>,
+    pub port: u16,
+    config: Arc<Mutex<IapConfig>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl IapFront {
+    pub fn start(config: IapConfig) -> IapFront {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind the fake IAP"));
+        let port = server.server_addr().to_ip().expect("a TCP address").port();
+        let config = Arc::new(Mutex::new(config));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        for _ in 0..WORKERS {
+            let (server, config, seen) = (Arc::clone(&server), Arc::clone(&config), Arc::clone(&seen));
+            thread::spawn(move || {
+                while let Ok(request) = server.recv() {
+                    let config = config.lock().unwrap().clone();
+                    handle(request, &config, &seen);
+                }
+            });
+        }
+        IapFront { server, port, config, seen }
+    }
+
+    /// `http://127.0.0.1:PORT` (loopback: the tool allows plain http to it).
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:PORT`, for a TLS front.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn reconfigure(&self, change: impl FnOnce(&mut IapConfig)) {
+        change(&mut self.config.lock().unwrap());
+    }
+}
+
+impl Drop for IapFront {
+    fn drop(&mut self) {
+        for _ in 0..WORKERS {
+            self.server.unblock();
+        }
+    }
+}
+
+fn bearer(value: Option<&str>) -> Option<&str> {
+    value.and_then(|v| v.strip_prefix("Bearer "))
+}
+
+fn handle(mut request: tiny_http::Request, config: &IapConfig, seen: &Mutex<Vec<Seen>>) {
+    let path = request.url().to_string();
+    let mut body = String::new();
+    let _ = request.as_reader().take(1 << 20).read_to_string(&mut body);
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_string()))
+        .collect();
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let method = request.method().as_str().to_string();
+    let (status, reply_headers, reply_body) = answer(config, &path, &method, &headers);
+    seen.lock().unwrap().push(Seen {
+        path: path.clone(),
+        authorization: header("authorization").map(str::to_string),
+        proxy_authorization: header("proxy-authorization").map(str::to_string),
+        status,
+    });
+    let mut response = tiny_http::Response::from_data(reply_body).with_status_code(status);
+    for (name, value) in reply_headers {
+        response = response.with_header(tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap());
+    }
+    let _ = request.respond(response);
+}
+
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
+fn iap_says(status: u16, body: &str) -> Answer {
+    (
+        status,
+        vec![(IAP_HEADER.into(), "true".into()), ("Content-Type".into(), "text/html; charset=UTF-8".into())],
+        body.as_bytes().to_vec(),
+    )
+}
+
+fn answer(config: &IapConfig, path: &str, method: &str, headers: &[(String, String)]) -> Answer {
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match &config.mode {
+        Mode::PlainApp => return (200, vec![], b"hello from an app without IAP".to_vec()),
+        Mode::RedirectElsewhere => {
+            return (302, vec![("Location".into(), "https://login.example.com/sso?client_id=x".into())], vec![]);
+        }
+        Mode::Huge(size) => return (200, vec![("Content-Type".into(), "text/plain".into())], vec![b'x'; *size]),
+        Mode::Html401 => {
+            return (401, vec![("Content-Type".into(), "text/html".into())], b"<html>Please log in</html>".to_vec());
+        }
+        Mode::Iap => {}
+    }
+    let credential = bearer(header("proxy-authorization")).or(bearer(header("authorization")));
+    let Some(token) = credential else {
+        if header("proxy-authorization").is_some() || header("authorization").is_some() {
+            return iap_says(401, "Invalid IAP credentials: Unable to parse JWT");
+        }
+        let location = format!(
+            "{}?client_id={}&response_type=code&scope=openid+email&redirect_uri=https://iap.googleapis.com/v1/oauth/clientIds/{}:handleRedirect&state=fake-iap-state",
+            config.authorize_url, config.client_id, config.client_id
+        );
+        let mut answer = iap_says(302, "");
+        answer.1.push(("Location".into(), location));
+        return answer;
+    };
+    let Some((_, claims)) = verify_google_jwt(token) else {
+        return iap_says(401, "Invalid IAP credentials: Unable to parse JWT");
+    };
+    if claims["exp"].as_i64().is_none_or(|exp| exp <= now()) {
+        return iap_says(401, "Invalid IAP credentials: Expired JWT");
+    }
+    let aud = claims["aud"].as_str().unwrap_or_default();
+    if !config.accepted.iter().any(|a| a == aud) {
+        return iap_says(
+            401,
+            &format!(
+                "Invalid IAP credentials: JWT audience doesn't match this application ('aud' claim ({aud}) doesn't match expected value ({}))",
+                config.client_id
+            ),
+        );
+    }
+    let email = claims["email"].as_str().unwrap_or_default();
+    if config.allowed.as_ref().is_some_and(|allowed| !allowed.iter().any(|a| a == email)) {
+        return iap_says(403, "You don't have access");
+    }
+    if path.starts_with("/app/401") {
+        return (401, vec![("WWW-Authenticate".into(), "Basic realm=\"app\"".into())], b"app says no".to_vec());
+    }
+    // The app: what it received, without the header IAP consumed.
+    let received: Value = headers
+        .iter()
+        .filter(|(name, _)| name != "proxy-authorization")
+        .map(|(name, value)| (name.clone(), json!(value)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let echo = json!({"path": path, "method": method, "headers": received, "principal": email});
+    (200, vec![("Content-Type".into(), "application/json".into())], echo.to_string().into_bytes())
+}
