@@ -65,7 +65,7 @@ class Token:
     audience: str
     principal: Optional[str]
     source: str
-    token_type: str = "id_token"
+    token_type: str = "id-token"
 
     @property
     def header_value(self) -> str:
@@ -185,7 +185,7 @@ def _parse(code: Optional[int], stdout: bytes, stderr: bytes) -> Token:
             audience=value["audience"],
             principal=value.get("principal"),
             source=value["source"],
-            token_type=value.get("token_type", "id_token"),
+            token_type=value.get("token_type", "id-token"),
         )
     except (ValueError, KeyError, TypeError) as error:
         # Never quote stdout: it holds the token.

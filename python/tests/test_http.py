@@ -159,3 +159,13 @@ def test_httpx_async_gets_through_retries_and_keeps_the_loop_running(
     ticks = asyncio.run(main())
     assert ticks >= 30, f"the loop ran only {ticks} times during two 0.3 s binary runs"
     assert spawns.with_flag("--force-refresh") == 1
+
+
+def test_url_alone_finds_the_audience_and_pins_the_origin(spawns: Spawns) -> None:
+    # The binary discovers the audience from IAP's sign-in redirect (--url); the adapter's origin is the url's.
+    token = iap_token.get_token(url=f"{IAP_URL}/", service_account_key=key_options()["service_account_key"])
+    assert token.audience == AUDIENCE
+    auth = iap_token.requests.IAPAuth(url=f"{IAP_URL}/", service_account_key=key_options()["service_account_key"])
+    answer = requests.get(f"{IAP_URL}/hello", auth=auth)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["headers"]["x-goog-authenticated-user-email"] == f"accounts.google.com:{SA_EMAIL}"

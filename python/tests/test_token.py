@@ -63,7 +63,7 @@ def test_get_token_with_a_service_account_key() -> None:
     assert token.audience == AUDIENCE
     assert token.principal == SA_EMAIL
     assert token.source == "service-account-key"
-    assert token.token_type == "id_token"
+    assert token.token_type == "id-token"
     assert token.expires_at.tzinfo is not None and token.expires_at.utcoffset() == timedelta(0)
     assert datetime.now(timezone.utc) < token.expires_at < datetime.now(timezone.utc) + timedelta(hours=1)
     assert claims(token.token)["aud"] == AUDIENCE and claims(token.token)["email"] == SA_EMAIL
