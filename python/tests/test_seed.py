@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from flytekit.clients.auth.authenticator import Authenticator, CommandAuthenticator
 from flytekit.clients.auth.keyring import Credentials
+from flytekit.clients.auth_helper import get_proxy_authenticator
+from flytekit.configuration import PlatformConfig
 
 import iap_token
 from conftest import AUDIENCE, BROWSER, DESKTOP_CLIENT, DESKTOP_SECRET, KEY_FILE, TOKEN_URI, claims
@@ -59,7 +61,9 @@ def test_sign_in_on_refresh_only_then_credentials(tmp_path: Path, monkeypatch: p
 
 def test_flytekit_proxy_command_runs_the_installed_binary() -> None:
     command = ["iap-token", "token", "--audience", AUDIENCE, "--service-account-key", KEY_FILE]
-    auth = CommandAuthenticator(command=command, header_key="proxy-authorization")
+    config = PlatformConfig(endpoint="dns:///flyte.example.com", proxy_command=command)
+    auth = get_proxy_authenticator(config)
+    assert isinstance(auth, CommandAuthenticator)
     auth.refresh_credentials()
     key, value = auth.fetch_grpc_call_auth_metadata()
     assert key == "proxy-authorization" and claims(value[len("Bearer "):])["aud"] == AUDIENCE
