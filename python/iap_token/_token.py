@@ -258,7 +258,8 @@ async def async_get_token(
     force_refresh: bool = False,
     **options: Any,
 ) -> Token:
-    """``get_token()`` for asyncio: the binary runs as an asyncio subprocess, the loop keeps running."""
+    """``get_token()`` for asyncio: the binary runs as an asyncio subprocess (or, where the loop has none,
+    in a thread), so the loop keeps running."""
     import asyncio
 
     named = _token_options(url, audience, profile, min_ttl, options)
@@ -272,6 +273,9 @@ async def async_get_token(
         process = await asyncio.create_subprocess_exec(
             *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
         )
+    except NotImplementedError:  # a loop without subprocesses (Windows' selector loop): a thread then
+        done = await asyncio.get_running_loop().run_in_executor(None, _run, argv, env)
+        return _keep(key, _parse(done.returncode, done.stdout, done.stderr))
     except OSError as error:
         raise _not_started(argv[0], error) from None
     stdout, stderr = await process.communicate()

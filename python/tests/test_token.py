@@ -196,6 +196,29 @@ def test_async_get_token_does_not_block_the_event_loop(
     assert len(spawns) == 1
 
 
+def test_async_get_token_uses_a_thread_where_the_loop_has_no_subprocesses(
+    fake_binary: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_binary(f'sleep 0.3\nexec {REAL_BINARY} "$@"\n')
+
+    async def unsupported(*args: object, **kwargs: object) -> None:
+        raise NotImplementedError
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", unsupported)
+
+    async def main() -> tuple[iap_token.Token, int]:
+        ticks = 0
+        fetch = asyncio.ensure_future(iap_token.async_get_token(**key_options()))
+        while not fetch.done():
+            ticks += 1
+            await asyncio.sleep(0.01)
+        return fetch.result(), ticks
+
+    token, ticks = asyncio.run(main())
+    assert token.principal == SA_EMAIL
+    assert ticks >= 10, f"the loop ran only {ticks} times"
+
+
 def test_get_service_account_id_token_uses_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", KEY_FILE)
     jwt = iap_token.get_service_account_id_token(AUDIENCE, SA_EMAIL)
