@@ -61,7 +61,12 @@ pub enum Command {
     GenerateUserIdToken(GenerateUserIdTokenArgs),
     GenerateServiceAccountIdToken(GenerateServiceAccountIdTokenArgs),
     Completions(CompletionsArgs),
+    SecretManagerSecret(SecretManagerSecretArgs),
 }
+
+/// The plumbing command behind the Python package's `get_gcp_secret_manager_secret`: hidden from the
+/// help and the short usage (it is not a user's command), parsed like the others.
+const SECRET_MANAGER_SECRET: &str = "secret-manager-secret";
 
 /// Name, one-line help, and the option builder of each subcommand.
 type Deferred = fn(clap::Command) -> clap::Command;
@@ -118,9 +123,16 @@ pub fn short_usage() -> String {
 
 impl Subcommand for Command {
     fn augment_subcommands(command: clap::Command) -> clap::Command {
-        SUBCOMMANDS.iter().fold(command, |command, &(name, about, build)| {
+        let command = SUBCOMMANDS.iter().fold(command, |command, &(name, about, build)| {
             command.subcommand(clap::Command::new(name).about(about).defer(build))
-        })
+        });
+        command.subcommand(
+            clap::Command::new(SECRET_MANAGER_SECRET)
+                .about("Print the payload of a Secret Manager secret version, read with the Application Default Credentials")
+                .hide(true)
+                .disable_version_flag(true) // its --version is the secret's
+                .defer(SecretManagerSecretArgs::augment_args),
+        )
     }
 
     fn augment_subcommands_for_update(command: clap::Command) -> clap::Command {
@@ -128,7 +140,7 @@ impl Subcommand for Command {
     }
 
     fn has_subcommand(name: &str) -> bool {
-        SUBCOMMANDS.iter().any(|(known, _, _)| *known == name)
+        name == SECRET_MANAGER_SECRET || SUBCOMMANDS.iter().any(|(known, _, _)| *known == name)
     }
 }
 
@@ -148,6 +160,7 @@ impl clap::FromArgMatches for Command {
                 Command::GenerateServiceAccountIdToken(GenerateServiceAccountIdTokenArgs::from_arg_matches(sub)?)
             }
             "completions" => Command::Completions(CompletionsArgs::from_arg_matches(sub)?),
+            SECRET_MANAGER_SECRET => Command::SecretManagerSecret(SecretManagerSecretArgs::from_arg_matches(sub)?),
             _ => return Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand)),
         })
     }
@@ -257,6 +270,26 @@ pub struct GenerateServiceAccountIdTokenArgs {
     pub webapp_client_id: String,
     /// A service-account key file (JSON); default: GOOGLE_APPLICATION_CREDENTIALS, then the metadata server.
     #[arg(long = "service_account_key", visible_alias = "service-account-key", env = "IAP_TOKEN_SERVICE_ACCOUNT_KEY")]
+    pub service_account_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretManagerSecretArgs {
+    /// The Google Cloud project that holds the secret.
+    #[arg(long, env = "IAP_TOKEN_PROJECT")]
+    pub project: String,
+    /// The secret's id in that project.
+    #[arg(long)]
+    pub secret: String,
+    /// The secret version: a number or latest.
+    #[arg(long, default_value = "latest")]
+    pub version: String,
+    /// A service-account key file (JSON) to read it with; default: the Application Default Credentials.
+    #[arg(long, env = "IAP_TOKEN_SERVICE_ACCOUNT_KEY")]
     pub service_account_key: Option<PathBuf>,
     #[command(flatten)]
     pub cache: CacheArgs,

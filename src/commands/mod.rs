@@ -1,11 +1,13 @@
 //! The commands. `token` prints what [`crate::get_credential`] returns and `completions` prints a script;
 //! each other command has its own file: `login` runs the sign-in now, `logout` forgets (and revokes),
-//! `status` reports without a network call, `git-credential` speaks git's helper protocol. Each returns
+//! `status` reports without a network call, `git-credential` speaks git's helper protocol, the hidden
+//! `secret-manager-secret` prints a secret for the Python package. Each returns
 //! the exit code; errors travel up to `main`, which prints them once.
 
 mod git_credential;
 mod login;
 mod logout;
+mod secret_manager_secret;
 mod status;
 
 use std::process::ExitCode;
@@ -27,6 +29,7 @@ pub fn run(action: Action) -> Result<ExitCode> {
         Action::Logout { settings, all, revoke } => logout::run(&settings, all, revoke),
         Action::Status { settings, json } => status::run(&settings, json),
         Action::GitCredential { settings, action } => git_credential::run(&settings, &action),
+        Action::SecretManagerSecret { settings, name } => secret_manager_secret::run(&settings, &name),
         Action::Completions(shell) => {
             output::write_completions(shell, &mut crate::cli::Cli::command())?;
             Ok(ExitCode::SUCCESS)

@@ -50,6 +50,7 @@ pub enum Action {
     Status { settings: Settings, json: bool },
     GitCredential { settings: Settings, action: GitAction },
     Completions(clap_complete::Shell),
+    SecretManagerSecret { settings: Settings, name: String },
 }
 
 /// The output formats of `token`.
@@ -234,6 +235,18 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
             Action::Token { settings, format: Format::Token }
         }
         Command::Completions(cli::CompletionsArgs { shell }) => Action::Completions(shell),
+        Command::SecretManagerSecret(args) => {
+            let name = format!("projects/{}/secrets/{}/versions/{}", args.project, args.secret, args.version);
+            let name = secret_version_name(&name).map_err(|_| {
+                Error::Usage(format!(
+                    "--project, --secret and --version must be ids (letters, digits, - and _), not '{}'",
+                    clean(&name, 200)
+                ))
+            })?;
+            let auth = AuthArgs { service_account_key: args.service_account_key, ..AuthArgs::default() };
+            let settings = Settings::new(auth, args.cache, None, args.net, None, env)?;
+            Action::SecretManagerSecret { settings, name }
+        }
     })
 }
 
