@@ -244,7 +244,7 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
                 ))
             })?;
             let auth = AuthArgs { service_account_key: args.service_account_key, ..AuthArgs::default() };
-            let settings = Settings::new(auth, args.cache, None, args.net, None, env)?;
+            let settings = Settings::new(auth, args.cache, None, args.net, None, env, None, &ProfileValues::default())?;
             Action::SecretManagerSecret { settings, name }
         }
     })
