@@ -154,7 +154,14 @@ impl clap::FromArgMatches for Command {
             "login" => Command::Login(LoginCommandArgs::from_arg_matches(sub)?),
             "logout" => Command::Logout(LogoutArgs::from_arg_matches(sub)?),
             "status" => Command::Status(StatusArgs::from_arg_matches(sub)?),
-            "git-credential" => Command::GitCredential(GitCredentialArgs::from_arg_matches(sub)?),
+            "git-credential" => {
+                let mut args = GitCredentialArgs::from_arg_matches(sub)?;
+                args.options_given = sub.ids().any(|id| {
+                    !matches!(id.as_str(), "action" | "verbose" | "quiet")
+                        && sub.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+                });
+                Command::GitCredential(args)
+            }
             "generate-user-id-token" => Command::GenerateUserIdToken(GenerateUserIdTokenArgs::from_arg_matches(sub)?),
             "generate-service-account-id-token" => {
                 Command::GenerateServiceAccountIdToken(GenerateServiceAccountIdTokenArgs::from_arg_matches(sub)?)
@@ -237,6 +244,10 @@ pub struct GitCredentialArgs {
     /// The action git asks for; unknown actions are ignored.
     #[arg(help_heading = "Arguments")]
     pub action: String,
+    /// Whether any option was given on the helper line (not only in the environment): without one, the
+    /// helper answers only for URLs that a profile's `url` matches.
+    #[arg(skip)]
+    pub options_given: bool,
 }
 
 #[derive(Debug, Args)]

@@ -28,7 +28,7 @@ pub fn run(action: Action) -> Result<ExitCode> {
         Action::Login(settings) => login::run(&settings),
         Action::Logout { settings, all, revoke } => logout::run(&settings, all, revoke),
         Action::Status { settings, json } => status::run(&settings, json),
-        Action::GitCredential { settings, action } => git_credential::run(&settings, &action),
+        Action::GitCredential { target, action } => git_credential::run(target, &action),
         Action::SecretManagerSecret { settings, name } => secret_manager_secret::run(&settings, &name),
         Action::Completions(shell) => {
             output::write_completions(shell, &mut crate::cli::Cli::command())?;

@@ -48,7 +48,7 @@ pub enum Action {
     Login(Settings),
     Logout { settings: Settings, all: bool, revoke: bool },
     Status { settings: Settings, json: bool },
-    GitCredential { settings: Settings, action: GitAction },
+    GitCredential { target: GitTarget, action: GitAction },
     Completions(clap_complete::Shell),
     SecretManagerSecret { settings: Settings, name: String },
 }
@@ -60,6 +60,38 @@ pub enum Format {
     ExecCredential(ExecApiVersion),
     Json,
     Header(String),
+}
+
+/// Whom `git-credential` answers for: the configuration on its helper line, or (with no option there)
+/// only the URLs a profile's `url` matches, the settings then built per request.
+#[derive(Debug)]
+pub enum GitTarget {
+    Fixed(Box<Settings>),
+    ByProfileUrl(Box<GitByUrl>),
+}
+
+/// The options of a helper line without options (what the environment set), kept until git says which
+/// URL it asks for.
+#[derive(Debug)]
+pub struct GitByUrl {
+    auth: AuthArgs,
+    cache: CacheArgs,
+    login: cli::LoginArgs,
+    net: NetArgs,
+    files: ConfigFiles,
+}
+
+impl GitByUrl {
+    /// The settings for git's `url`, from the profile whose `url` matches it; `None` when none does (the
+    /// next helper in git's chain then answers). Neither the environment nor `default-profile` widens this.
+    pub fn settings_for(self, url: &str, env: &dyn Environment) -> Result<Option<(String, Settings)>> {
+        let Some(chosen) = self.files.choose(None, Some(url), false)? else { return Ok(None) };
+        let auth = AuthArgs { url: None, profile: None, ..self.auth };
+        let name = chosen.name.clone();
+        let settings =
+            Settings::new(auth, self.cache, Some(self.login), self.net, None, env, Some(chosen.name), &chosen.values)?;
+        Ok(Some((name, settings)))
+    }
 }
 
 /// What git asks a credential helper to do; actions git may add later are ignored, as git's
@@ -198,10 +230,14 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
             settings: settings(auth, cache, None, NetArgs::default())?,
             json: format == cli::StatusFormat::Json,
         },
-        Command::GitCredential(cli::GitCredentialArgs { auth, cache, login, net, action }) => Action::GitCredential {
-            settings: settings(auth, cache, Some(login), net)?,
-            action: GitAction::parse(&action),
-        },
+        Command::GitCredential(cli::GitCredentialArgs { auth, cache, login, net, action, options_given }) => {
+            let target = if options_given {
+                GitTarget::Fixed(Box::new(settings(auth, cache, Some(login), net)?))
+            } else {
+                GitTarget::ByProfileUrl(Box::new(GitByUrl { auth, cache, login, net, files: ConfigFiles::load(env)? }))
+            };
+            Action::GitCredential { target, action: GitAction::parse(&action) }
+        }
         Command::GenerateUserIdToken(args) => {
             let auth = AuthArgs {
                 audience: Some(args.webapp_client_id),

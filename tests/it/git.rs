@@ -509,3 +509,54 @@ fn docs_git_md_commands_work_against_the_fake() {
         }
     }
 }
+
+#[test]
+fn git_2_47_with_no_helper_options_answers_only_for_urls_a_profile_matches() {
+    let h = Harness::new();
+    let server = iap_git();
+    let config_file = h.path("home/.config/iap-token/config.toml");
+    std::fs::create_dir_all(config_file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config_file,
+        format!(
+            "[profile.git]\nurl = \"{}\"\naudience = \"{AUD}\"\nservice-account-key = \"{}\"\n",
+            server.base_url(),
+            h.key_file().display()
+        ),
+    )
+    .unwrap();
+    let helper = format!("credential.helper={BIN} git-credential");
+    let config = ["-c", "credential.helper=", "-c", &helper, "-c", "http.proactiveAuth=auto"];
+    let run = git(&h, new_git(), &[&config[..], &["ls-remote", &server.url()]].concat(), &[]);
+    assert_lists_the_commit(&run, &server);
+    assert_always_authorized(&server);
+    assert_eq!(h.google.count(Endpoint::Token), 1);
+
+    // Another host (localhost is not 127.0.0.1): silent, so git's next helper answers, even with an
+    // audience and a profile in the environment.
+    let next = "credential.helper=!f() { echo username=u; echo password=p; }; f";
+    let other = server.url().replace("127.0.0.1", "localhost");
+    let mut fill = clean_command(&h, new_git());
+    fill.args(["-c", "credential.helper=", "-c", &helper, "-c", next, "credential", "fill"]);
+    fill.envs([("IAP_TOKEN_AUDIENCE", AUD), ("IAP_TOKEN_PROFILE", "git")]);
+    let filled = with_stdin(fill, &format!("url={other}\ncapability[]=authtype\n"));
+    assert!(filled.stdout.contains("username=u\npassword=p\n"), "{filled:?}");
+    assert!(!filled.stdout.contains("Bearer"), "no token for a host no profile names: {filled:?}");
+    let quiet =
+        with_stdin(h.command(&["git-credential", "get"]), "capability[]=authtype\nprotocol=http\nhost=localhost\n\n");
+    assert_eq!((quiet.code, quiet.stdout.as_str(), quiet.stderr.as_str()), (0, "", ""));
+    let told = with_stdin(
+        h.command(&["-v", "git-credential", "get"]),
+        "capability[]=authtype\nprotocol=http\nhost=localhost\n\n",
+    );
+    assert_eq!(
+        told.stderr,
+        "iap-token: no profile's url matches http://localhost; leaving it to git's next helper (see 'iap-token profiles')\n"
+    );
+
+    // erase for the profile's URL drops its cached token: the next get fetches a new one.
+    let host = server.base_url().trim_start_matches("http://").to_string();
+    let erase = with_stdin(h.command(&["git-credential", "erase"]), &format!("protocol=http\nhost={host}\n\n"));
+    assert_eq!(erase.code, 0, "{}", erase.stderr);
+    assert!(h.cache_entries().is_empty(), "{:?}", h.cache_entries());
+}
