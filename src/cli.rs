@@ -62,6 +62,9 @@ pub enum Command {
     GenerateServiceAccountIdToken(GenerateServiceAccountIdTokenArgs),
     Completions(CompletionsArgs),
     SecretManagerSecret(SecretManagerSecretArgs),
+    Setup(SetupArgs),
+    Doctor(DoctorArgs),
+    Profiles(ProfilesArgs),
 }
 
 /// The plumbing command behind the Python package's `get_gcp_secret_manager_secret`: hidden from the
@@ -91,6 +94,22 @@ const SUBCOMMANDS: &[(&str, &str, Deferred)] = &[
         "Tell whether a token can be served now without a browser, and from what (never a secret). Exit 0 when \
 ready, 3 when a sign-in is needed, 1 with the reason otherwise",
         StatusArgs::augment_args,
+    ),
+    (
+        "setup",
+        "Write a profile for a service URL (its audience discovered) and print the Flyte, kubectl, git and curl \
+snippets that use it; never signs in",
+        SetupArgs::augment_args,
+    ),
+    (
+        "doctor",
+        "Check each step from configuration to IAP's answer and explain why IAP said no; never prints a secret",
+        DoctorArgs::augment_args,
+    ),
+    (
+        "profiles",
+        "List the profiles of the config files, and whether each can serve a token now",
+        ProfilesArgs::augment_args,
     ),
     (
         "git-credential",
@@ -154,6 +173,9 @@ impl clap::FromArgMatches for Command {
             "login" => Command::Login(LoginCommandArgs::from_arg_matches(sub)?),
             "logout" => Command::Logout(LogoutArgs::from_arg_matches(sub)?),
             "status" => Command::Status(StatusArgs::from_arg_matches(sub)?),
+            "setup" => Command::Setup(SetupArgs::from_arg_matches(sub)?),
+            "doctor" => Command::Doctor(DoctorArgs::from_arg_matches(sub)?),
+            "profiles" => Command::Profiles(ProfilesArgs::from_arg_matches(sub)?),
             "git-credential" => {
                 let mut args = GitCredentialArgs::from_arg_matches(sub)?;
                 args.options_given = sub.ids().any(|id| {
@@ -227,6 +249,51 @@ pub struct StatusArgs {
     #[command(flatten)]
     pub cache: CacheArgs,
     /// text for people, json for scripts (no environment variable: IAP_TOKEN_FORMAT is token's).
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Print only this snippet and write nothing.
+    #[arg(long, value_enum)]
+    pub print: Option<SetupPrint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SetupPrint {
+    Flyte,
+    Kubectl,
+    Git,
+    Curl,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// The header the check request carries the token in (Proxy-Authorization for apps with their own
+    /// Authorization) [default: Authorization].
+    #[arg(long, env = "IAP_TOKEN_HEADER_NAME", help_heading = "Output")]
+    pub header_name: Option<String>,
+    /// text for people, json for scripts.
+    #[arg(long, value_enum, default_value_t = StatusFormat::Text, help_heading = "Output")]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    #[command(flatten)]
+    pub dirs: StoreArgs,
+    /// text for people, json for scripts.
     #[arg(long, value_enum, default_value_t = StatusFormat::Text)]
     pub format: StatusFormat,
 }
@@ -384,7 +451,7 @@ pub struct CacheArgs {
 
 // Where tokens are kept: all that `login` and `logout` need of the cache options (a plain comment: a doc
 // comment here would become the about text of every command that flattens it).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Cache")]
 pub struct StoreArgs {
     /// Where ID tokens are cached [default: ~/.cache/iap-token].

@@ -43,7 +43,7 @@ pub fn audience(settings: &Settings, source: &Source, url: &str, stale: Option<&
 }
 
 /// The hosts IAP may send a browser to for sign-in: Google's, and the `--auth-uri` host when one is set.
-fn sign_in_hosts(settings: &Settings) -> Vec<String> {
+pub fn sign_in_hosts(settings: &Settings) -> Vec<String> {
     let mut hosts = vec![iap::GOOGLE_SIGN_IN_HOST.to_string()];
     if let Some(host) =
         settings.endpoints.auth_uri.as_deref().and_then(|uri| url::Url::parse(uri).ok()?.host_str().map(str::to_string))

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use crate::cache::file::Cache;
 use crate::cache::{Entry, TokenKind};
-use crate::cache_key;
 use crate::clock::unix_now;
 use crate::config::Settings;
 use crate::error::{EXIT_SIGN_IN_REQUIRED, Error, Result};
@@ -19,12 +18,30 @@ use crate::output::status::{Readiness, Status, StatusEntry};
 use crate::output::{self, rfc3339};
 use crate::source::{self, Credentials, Source};
 use crate::store::TokenStore;
+use crate::{cache_key, url_cache_key};
 use crate::{jwt, user};
 
 /// How long a metadata server has to answer before `status` calls it absent.
 const METADATA_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 pub fn run(settings: &Settings, json: bool) -> Result<ExitCode> {
+    let report = check(settings)?;
+    let code = match (&report.reason, &report.sign_in_command) {
+        (None, _) => ExitCode::SUCCESS,
+        (Some(_), Some(_)) => ExitCode::from(EXIT_SIGN_IN_REQUIRED),
+        (Some(_), None) => ExitCode::FAILURE,
+    };
+    if json {
+        output::write_json(&report)?;
+    } else {
+        output::write_text(&output::status::text(&report))?;
+    }
+    Ok(code)
+}
+
+/// What `status` reports for `settings`: the cached tokens it would be served from, and whether a
+/// token can be served now. Also the readiness test of `profiles` and `doctor`.
+pub fn check(settings: &Settings) -> Result<Status> {
     let cache = Cache::new(settings.cache.dir.clone());
     let now = unix_now();
     let min_ttl = settings.cache.min_ttl;
@@ -44,10 +61,15 @@ pub fn run(settings: &Settings, json: bool) -> Result<ExitCode> {
         ),
         _ => None,
     };
-    // With an audience: the one entry this configuration is served from. Without: the ID tokens cached
-    // for this source kind (other sources' tokens say nothing about this configuration).
-    let entries: Vec<StatusEntry> = match &settings.audience {
-        Some(audience) => cache.read(&cache_key(&source, audience)).into_iter().map(describe).collect(),
+    // With an audience or URL: the one entry this configuration is served from. Without: the ID tokens
+    // cached for this source kind (other sources' tokens say nothing about this configuration).
+    let key = match (&settings.audience, &settings.url) {
+        (Some(audience), _) => Some(cache_key(&source, audience)),
+        (None, Some(url)) => Some(url_cache_key(&source, url)),
+        (None, None) => None,
+    };
+    let entries: Vec<StatusEntry> = match &key {
+        Some(key) => cache.read(key).into_iter().map(describe).collect(),
         None => cache
             .entries()
             .into_iter()
@@ -56,23 +78,12 @@ pub fn run(settings: &Settings, json: bool) -> Result<ExitCode> {
             .map(describe)
             .collect(),
     };
-    let readiness = if settings.audience.is_some() && entries.iter().any(|e| e.fresh) {
+    let readiness = if key.is_some() && entries.iter().any(|e| e.fresh) {
         Readiness::Ready
     } else {
         readiness(settings, &source, signed_in)
     };
-    let code = match &readiness {
-        Readiness::Ready => ExitCode::SUCCESS,
-        Readiness::SignInNeeded { .. } => ExitCode::from(EXIT_SIGN_IN_REQUIRED),
-        Readiness::NotReady(_) => ExitCode::FAILURE,
-    };
-    let report = Status::new(source.kind().as_str(), signed_in, entries, readiness);
-    if json {
-        output::write_json(&report)?;
-    } else {
-        output::write_text(&output::status::text(&report))?;
-    }
-    Ok(code)
+    Ok(Status::new(source.kind().as_str(), signed_in, entries, readiness))
 }
 
 /// Whether `source` can mint a token now without a browser, checked without minting one.

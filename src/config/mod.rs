@@ -16,7 +16,11 @@ pub use env::{Environment, ProcessEnv};
 pub use exec_info::{ClusterConfig, ExecApiVersion, ExecInfo, parse_exec_info};
 pub use sign_in::{LoginSettings, SignInMode};
 
-use crate::cli::{self, AuthArgs, CacheArgs, Cli, Command, FormatArg, NetArgs, SourceArg, StoreArg, TokenTypeArg};
+use clap::ValueEnum;
+
+use crate::cli::{
+    self, AuthArgs, CacheArgs, Cli, Command, FormatArg, NetArgs, SourceArg, StoreArg, StoreArgs, TokenTypeArg,
+};
 use crate::credential::TokenType;
 use crate::error::{Error, Result, clean};
 use crate::http::NetSettings;
@@ -51,6 +55,36 @@ pub enum Action {
     GitCredential { target: GitTarget, action: GitAction },
     Completions(clap_complete::Shell),
     SecretManagerSecret { settings: Settings, name: String },
+    Setup(Box<SetupPlan>),
+    Doctor { settings: Box<Settings>, header_name: String, json: bool, config_files: Vec<PathBuf> },
+    Profiles { profiles: Vec<ListedProfile>, json: bool },
+}
+
+/// What `setup` writes and prints.
+#[derive(Debug)]
+pub struct SetupPlan {
+    /// The settings to discover the audience with (the URL, the `[defaults]`, the flags).
+    pub settings: Settings,
+    /// The profile to write (`--profile`, else the URL's host).
+    pub profile: String,
+    /// The user config file.
+    pub file: PathBuf,
+    /// The keys to write, as (key, value) in the order of the options; the audience is added after discovery.
+    pub keys: Vec<(&'static str, String)>,
+    /// A literal `--client-secret` (a desktop client's, which is not confidential), written as given.
+    pub client_secret: Option<Secret<String>>,
+    pub print: Option<cli::SetupPrint>,
+}
+
+/// One profile as `profiles` lists it.
+#[derive(Debug)]
+pub struct ListedProfile {
+    pub name: String,
+    pub url: Option<String>,
+    /// The audience the profile sets (not one discovered).
+    pub audience: Option<String>,
+    /// Its settings, or why they cannot be built.
+    pub settings: std::result::Result<Settings, String>,
 }
 
 /// The output formats of `token`.
@@ -271,6 +305,35 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
             Action::Token { settings, format: Format::Token }
         }
         Command::Completions(cli::CompletionsArgs { shell }) => Action::Completions(shell),
+        Command::Setup(args) => Action::Setup(Box::new(setup_plan(args, env)?)),
+        Command::Doctor(cli::DoctorArgs { auth, cache, net, header_name, format }) => {
+            let (name, profile) = chosen_profile(&auth, env)?;
+            let header_name = header_name.or(profile.text("header-name")).unwrap_or_else(|| "Authorization".into());
+            let settings = Settings::new(auth, cache, None, net, exec_info, env, name, &profile)?;
+            let config_files = ConfigFiles::load(env)?.paths().iter().map(|p| p.to_path_buf()).collect();
+            Action::Doctor {
+                settings: Box::new(settings),
+                header_name,
+                json: format == cli::StatusFormat::Json,
+                config_files,
+            }
+        }
+        Command::Profiles(cli::ProfilesArgs { dirs, format }) => {
+            let files = ConfigFiles::load(env)?;
+            let profiles = files
+                .all()
+                .into_iter()
+                .map(|(name, values)| {
+                    let auth = AuthArgs { profile: Some(name.clone()), ..AuthArgs::default() };
+                    let cache = CacheArgs::with_dirs(StoreArgs { ..dirs.clone() });
+                    let settings =
+                        Settings::new(auth, cache, None, NetArgs::default(), None, env, Some(name.clone()), &values)
+                            .map_err(|e| e.render_plain());
+                    ListedProfile { name, url: values.text("url"), audience: values.text("audience"), settings }
+                })
+                .collect();
+            Action::Profiles { profiles, json: format == cli::StatusFormat::Json }
+        }
         Command::SecretManagerSecret(args) => {
             let name = format!("projects/{}/secrets/{}/versions/{}", args.project, args.secret, args.version);
             let name = secret_version_name(&name).map_err(|_| {
@@ -284,6 +347,47 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
             Action::SecretManagerSecret { settings, name }
         }
     })
+}
+
+/// `setup`: the profile name, the file, and the keys the options given ask to keep.
+fn setup_plan(args: cli::SetupArgs, env: &dyn Environment) -> Result<SetupPlan> {
+    let cli::SetupArgs { auth, net, print } = args;
+    let url = auth.url.clone().ok_or_else(|| Error::Usage("setup needs --url: the service behind IAP".into()))?;
+    let url = service_url(Some(url))?.unwrap_or_default();
+    let host = url::Url::parse(&url).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
+    let profile = auth.profile.clone().filter(|p| !p.trim().is_empty()).unwrap_or(host);
+    if !profile.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+        return Err(Error::Usage(format!(
+            "--profile '{}' is not a profile name (letters, digits, '-', '_' and '.')",
+            clean(&profile, 60)
+        )));
+    }
+    let file = crate::profiles::user_file_path(env).ok_or_else(|| {
+        Error::Usage("no place for the config file: set HOME, XDG_CONFIG_HOME or IAP_TOKEN_CONFIG".into())
+    })?;
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let mut keys: Vec<(&'static str, String)> = vec![("url", url.clone())];
+    let mut keep = |key: &'static str, value: Option<String>| {
+        if let Some(value) = value.filter(|v| !v.trim().is_empty()) {
+            keys.push((key, value));
+        }
+    };
+    keep("audience", auth.audience.clone());
+    keep("client-id", auth.client_id.clone());
+    keep("client-secret-file", path(&auth.client_secret_file));
+    keep("client-secret-from-secret-manager", auth.client_secret_from_secret_manager.clone());
+    keep("account", auth.account.clone());
+    keep("service-account-key", path(&auth.service_account_key));
+    keep("impersonate-service-account", auth.impersonate_service_account.clone());
+    keep("source", auth.source.and_then(|s| Some(s.to_possible_value()?.get_name().to_string())));
+    keep("token-type", auth.token_type.and_then(|t| Some(t.to_possible_value()?.get_name().to_string())));
+    // Discovery runs with the [defaults] (a company's desktop client decides the audience), never with a
+    // profile's audience: setup is what finds it.
+    let defaults = ConfigFiles::load(env)?.defaults()?.without("audience");
+    let auth_secret = auth.client_secret.clone();
+    let auth = AuthArgs { profile: None, ..auth };
+    let settings = Settings::new(auth, CacheArgs::default(), None, net, None, env, Some(profile.clone()), &defaults)?;
+    Ok(SetupPlan { client_secret: auth_secret, settings, profile, file, keys, print })
 }
 
 fn require_audience(settings: &Settings) -> Result<()> {

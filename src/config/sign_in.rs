@@ -36,6 +36,11 @@ pub enum SignInMode {
 }
 
 impl LoginSettings {
+    /// Forbids any sign-in (for commands that must never start one, such as `doctor`).
+    pub fn forbid_sign_in(&mut self) {
+        self.non_interactive = true;
+    }
+
     /// Whether a pasted answer can be read here (a terminal that kubectl did not take away).
     pub fn can_paste(&self) -> bool {
         !self.kubectl_gives_no_stdin && crate::terminal::available()

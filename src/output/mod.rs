@@ -3,7 +3,10 @@
 //! stdout is composed here, from plain values. Everything else the tool says goes to stderr or the
 //! terminal.
 
+pub mod doctor;
 pub mod git;
+pub mod profiles;
+pub mod setup;
 pub mod status;
 
 use std::io::Write;
