@@ -24,6 +24,7 @@ mod layers;
 mod profiles;
 mod python;
 mod secret_manager_secret;
+mod setup_doctor;
 mod status;
 mod stress;
 mod tls_front;
