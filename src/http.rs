@@ -370,8 +370,54 @@ fn looks_like_html(content_type: &str, body: &str) -> bool {
         || body.trim_start().to_ascii_lowercase().starts_with("<html")
 }
 
+/// A URL split without the `url` crate, for the warm path: `scheme://host[:port][/path]` in plain
+/// lowercase ASCII, nothing that needs the full parser (no user info, query, fragment, percent sign,
+/// IPv6 literal or non-ASCII host). `None` means "use the full parser", never "invalid".
+#[derive(Debug, PartialEq, Eq)]
+pub struct SimpleUrl<'a> {
+    pub scheme: &'a str,
+    pub host: &'a str,
+    pub port: u16,
+    pub path: &'a str,
+}
+
+impl SimpleUrl<'_> {
+    pub fn parse(url: &str) -> Option<SimpleUrl<'_>> {
+        let (scheme, rest) = url.split_once("://")?;
+        let default_port = match scheme {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        };
+        let (authority, path) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+        let (host, port) = match authority.split_once(':') {
+            Some((host, port)) if !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) => {
+                (host, port.parse().ok()?)
+            }
+            Some(_) => return None,
+            None => (authority, default_port),
+        };
+        let host_ok = !host.is_empty()
+            && !host.starts_with(['.', '-'])
+            && !host.ends_with('.')
+            && host.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+        let path_ok = path.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%' | b'\\' | b'@'))
+            && !path.split('/').any(|segment| segment == "." || segment == "..");
+        (host_ok && path_ok && port != 0).then_some(SimpleUrl { scheme, host, port, path })
+    }
+
+    fn is_loopback(&self) -> bool {
+        self.host == "localhost" || self.host.starts_with("127.") && self.host.split('.').count() == 4
+    }
+}
+
 /// Refuses anything but `https://`, or `http://` to a loopback host.
 pub fn check_url(url: &str) -> Result<()> {
+    if let Some(simple) = SimpleUrl::parse(url)
+        && (simple.scheme == "https" || simple.is_loopback())
+    {
+        return Ok(());
+    }
     let parsed =
         url::Url::parse(url).map_err(|e| Error::Usage(format!("'{}' is not a valid URL ({e})", clean(url, 200))))?;
     match parsed.scheme() {
@@ -455,6 +501,38 @@ mod tests {
         assert!(is_link_local_http("http://[fe80::1]/x"));
         assert!(!is_link_local_http("http://10.0.0.1/x"));
         assert!(!is_link_local_http("https://169.254.169.254/x"));
+    }
+
+    #[test]
+    fn the_simple_split_agrees_with_the_url_crate_or_declines() {
+        for url in [
+            "https://flyte.example.com",
+            "https://flyte.example.com/console/x",
+            "http://127.0.0.1:8080/a",
+            "https://h.example.com:8443/",
+            "http://localhost:1/",
+            "https://x.example.com/a/../b",
+            "https://X.example.com/",
+            "https://u:p@x.example.com/",
+            "https://x.example.com/?q=1",
+            "https://[::1]:8/",
+            "http://flyte.example.com/",
+            "ftp://x.example.com/",
+            "https://x.example.com:99999/",
+        ] {
+            let Ok(full) = url::Url::parse(url) else {
+                assert!(SimpleUrl::parse(url).is_none() && check_url(url).is_err(), "{url}");
+                continue;
+            };
+            if let Some(simple) = SimpleUrl::parse(url) {
+                assert_eq!(simple.scheme, full.scheme(), "{url}");
+                assert_eq!(Some(simple.host), full.host_str(), "{url}");
+                assert_eq!(Some(simple.port), full.port_or_known_default(), "{url}");
+                assert_eq!(if simple.path.is_empty() { "/" } else { simple.path }, full.path(), "{url}");
+            }
+            let by_crate = matches!(full.scheme(), "https") || full.scheme() == "http" && is_loopback(&full);
+            assert_eq!(check_url(url).is_ok(), by_crate, "{url}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use toml::de::{DeTable, DeValue};
 
 use crate::config::env::Environment;
 use crate::error::{Error, Result, clean};
+use crate::http::SimpleUrl;
 use crate::log;
 use crate::secret::Secret;
 
@@ -499,6 +500,12 @@ fn check_owner(_path: &Path, _system: bool) -> Result<()> {
 /// `Some(length of the profile's path)` when `profile_url` matches `url`: same scheme, host and port, and
 /// the profile's path a prefix of the URL's at a `/` boundary.
 pub fn url_matches(profile_url: &str, url: &str) -> Option<usize> {
+    if let (Some(own), Some(asked)) = (SimpleUrl::parse(profile_url), SimpleUrl::parse(url)) {
+        if (own.scheme, own.host, own.port) != (asked.scheme, asked.host, asked.port) {
+            return None;
+        }
+        return path_prefix(own.path, asked.path);
+    }
     let (own, asked) = (url::Url::parse(profile_url).ok()?, url::Url::parse(url).ok()?);
     if own.scheme() != asked.scheme()
         || !own.host_str()?.eq_ignore_ascii_case(asked.host_str()?)
@@ -506,10 +513,13 @@ pub fn url_matches(profile_url: &str, url: &str) -> Option<usize> {
     {
         return None;
     }
-    let prefix = own.path().trim_end_matches('/');
-    let path = asked.path();
-    let at_boundary =
-        path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/') || rest.is_empty());
+    path_prefix(own.path(), asked.path())
+}
+
+/// `Some(length)` when `own` (without a trailing `/`) is a prefix of `path` at a `/` boundary.
+fn path_prefix(own: &str, path: &str) -> Option<usize> {
+    let prefix = own.trim_end_matches('/');
+    let at_boundary = path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/') || rest.is_empty());
     at_boundary.then_some(prefix.len())
 }
 
@@ -535,6 +545,7 @@ mod tests {
         assert_eq!(url_matches("https://h.example.com", "https://h.example.com:8443"), None);
         assert_eq!(url_matches("https://h.example.com:443", "https://H.example.com/x"), Some(0));
         assert_eq!(url_matches("https://h.example.com", "https://h.example.com.evil.com/"), None);
+        assert_eq!(url_matches("https://h.example.com/a", "https://h.example.com/a/../b"), None);
     }
 
     #[test]
