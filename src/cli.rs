@@ -103,7 +103,7 @@ snippets that use it; never signs in",
     ),
     (
         "doctor",
-        "Check each step from configuration to IAP's answer and explain why IAP said no; never prints a secret",
+        "Check each step from configuration to IAP's answer; explain why IAP said no, never printing a secret",
         DoctorArgs::augment_args,
     ),
     (

@@ -62,6 +62,8 @@ pub struct Credential {
     pub source: SourceKind,
     /// The service URL the call named (`--url`), if any.
     pub url: Option<String>,
+    /// An ID token or a service-account signed JWT.
+    pub token_type: TokenType,
 }
 
 #[cfg(test)]

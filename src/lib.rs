@@ -33,6 +33,7 @@ pub mod output;
 pub mod profiles;
 pub mod secret;
 pub mod session;
+pub mod signed_jwt;
 pub mod source;
 pub mod store;
 pub mod terminal;
@@ -42,7 +43,7 @@ use cache::file::Cache;
 use cache::{CacheKey, Discovery, ENTRY_VERSION, Entry, Served, TokenKind};
 use clock::unix_now;
 use config::Settings;
-use credential::Credential;
+use credential::{Credential, TokenType};
 use error::{Error, Result};
 use google::adc::{CredentialFile, impersonation_target};
 use google::{iam, metadata, service_account};
@@ -103,6 +104,9 @@ impl Wanted<'_> {
 /// The use case: an ID token for the configured audience (or the one discovered for the URL), from the
 /// cache when it is fresh, else fetched once across all concurrent processes, checked, and cached.
 pub fn get_credential(settings: &Settings) -> Result<Credential> {
+    if settings.token_type == TokenType::SignedJwt {
+        return signed_jwt::get(settings);
+    }
     let wanted = Wanted::of(settings)?;
     let source = source::resolve(settings)?;
     let key = wanted.key(&source);
@@ -141,6 +145,7 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
         token: entry.token,
         source: source.kind(),
         url: settings.url.clone(),
+        token_type: TokenType::IdToken,
     })
 }
 

@@ -70,6 +70,19 @@ def test_get_token_with_a_service_account_key() -> None:
     assert token.token not in repr(token), "repr never shows the token"
 
 
+def test_a_signed_jwt_for_a_url() -> None:
+    token = iap_token.get_token(
+        url="https://flyte.example.com/", token_type="signed-jwt", service_account_key=KEY_FILE
+    )
+    assert token.token_type == "signed-jwt"
+    assert token.audience == "https://flyte.example.com/*"
+    assert token.principal == SA_EMAIL
+    signed = claims(token.token)
+    assert signed["aud"] == "https://flyte.example.com/*"
+    assert signed["iss"] == signed["sub"] == SA_EMAIL
+    assert signed["exp"] - signed["iat"] == 3600
+
+
 def test_the_in_process_cache_serves_without_a_subprocess(spawns: Spawns) -> None:
     first = iap_token.get_token(**key_options())
     assert len(spawns) == 1

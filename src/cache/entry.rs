@@ -38,6 +38,8 @@ impl CacheKey {
 pub enum TokenKind {
     IdToken,
     AccessToken,
+    /// A JWT signed by a service account (`--token-type signed-jwt`).
+    SignedJwt,
 }
 
 /// One cached token (`schemas/cache-entry.schema.json`).

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::cache::file::ensure_private_dir;
 use crate::config::Settings;
+use crate::credential::TokenType;
 use crate::error::{Error, clean};
 use crate::google::{iap, metadata};
 use crate::http::{Http, NetSettings, display_url};
@@ -219,6 +220,13 @@ fn iap_check(settings: &Settings, url: &str, header_name: &str, token: &str, pri
     let first_line = clean(response.body.lines().find(|l| !l.trim().is_empty()).unwrap_or(""), 200);
     match response.status {
         401 => match audience_mismatch(&response.body) {
+            Some((theirs, expected)) if settings.token_type == TokenType::SignedJwt => check(
+                "iap",
+                Verdict::Fail,
+                format!(
+                    "IAP refused the signed JWT: its aud {theirs} does not cover this URL, IAP expects {expected}: pass the service's own --url, or --audience {expected}"
+                ),
+            ),
             Some((theirs, expected)) => check(
                 "iap",
                 Verdict::Fail,

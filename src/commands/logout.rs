@@ -1,4 +1,4 @@
-//! `iap-token logout`: forget the cached ID tokens of a configuration and its stored sign-in (every
+//! `iap-token logout`: forget the cached ID tokens and signed JWTs of a configuration and its stored sign-in (every
 //! one with `--all`), revoking refresh tokens at Google with `--revoke`.
 
 use std::process::ExitCode;
@@ -12,7 +12,7 @@ use crate::secret::Secret;
 use crate::session::Session;
 use crate::source::{self, Source};
 use crate::store::TokenStore;
-use crate::{cache_key, google, log, url_cache_key, user};
+use crate::{cache_key, google, log, signed_jwt, url_cache_key, user};
 
 pub fn run(settings: &Settings, all: bool, revoke: bool) -> Result<ExitCode> {
     let cache = Cache::new(settings.cache.dir.clone());
@@ -39,6 +39,10 @@ pub fn run(settings: &Settings, all: bool, revoke: bool) -> Result<ExitCode> {
     // The token for a URL goes with its discovered audience: the next call discovers it again.
     if let Some(url) = &settings.url {
         removed += usize::from(cache.remove(&url_cache_key(&source, url))?);
+    }
+    // So does the signed JWT for that URL or https audience.
+    if let Ok(audience) = signed_jwt::audience(settings) {
+        removed += usize::from(cache.remove(&signed_jwt::key(&source, &audience))?);
     }
     let login_lock = match &source {
         Source::User { client_id, account } => user::lock_login(settings, client_id, account.as_deref())?,

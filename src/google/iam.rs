@@ -1,7 +1,7 @@
-//! IAM Credentials: `generateIdToken` (an ID token of a service account for an audience, with its email)
-//! and `generateAccessToken`, both authorized by an access token of a principal that may act as that
-//! service account (roles/iam.serviceAccountTokenCreator, or roles/iam.workloadIdentityUser for
-//! federated principals). Each call takes the HTTP client, the API's base URL and the bearer; which
+//! IAM Credentials: `generateIdToken` (an ID token of a service account for an audience, with its email),
+//! `signJwt` (a JWT signed by the service account's Google-managed key) and `generateAccessToken`, each
+//! authorized by an access token of a principal that may act as that service account
+//! (roles/iam.serviceAccountTokenCreator, or roles/iam.workloadIdentityUser for federated principals). Each call takes the HTTP client, the API's base URL and the bearer; which
 //! credentials authorize it is the caller's choice.
 
 use serde::Deserialize;
@@ -51,6 +51,29 @@ pub fn generate_id_token(
     let response = http.post_json(&url(endpoint, target, "generateIdToken"), bearer.expose(), &body)?;
     let answer: Answer = response.json().map_err(|e| denied_hint(e, target))?;
     Ok(answer.token)
+}
+
+/// A JWT with `claims` (a JSON object), signed by `target`'s Google-managed key (`signJwt`).
+pub fn sign_jwt(
+    http: &Http,
+    endpoint: &str,
+    bearer: &Secret<String>,
+    target: &str,
+    delegates: &[String],
+    claims: &serde_json::Value,
+) -> Result<Secret<String>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        signed_jwt: Secret<String>,
+    }
+    let mut body = serde_json::json!({"payload": claims.to_string()});
+    if !delegates.is_empty() {
+        body["delegates"] = delegate_names(delegates).into();
+    }
+    let response = http.post_json(&url(endpoint, target, "signJwt"), bearer.expose(), &body)?;
+    let answer: Answer = response.json().map_err(|e| denied_hint(e, target))?;
+    Ok(answer.signed_jwt)
 }
 
 /// An access token of `target` (scope cloud-platform); `now` dates an answer without a readable expiry.

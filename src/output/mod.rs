@@ -40,6 +40,7 @@ struct JsonCredential<'a> {
     principal: Option<&'a str>,
     source: &'static str,
     url: Option<&'a str>,
+    token_type: &'static str,
 }
 
 /// The exact text `format` prints for `credential`, newline included.
@@ -63,6 +64,7 @@ pub fn render(format: &Format, credential: &Credential) -> String {
             principal: credential.principal.as_deref(),
             source: credential.source.as_str(),
             url: credential.url.as_deref(),
+            token_type: credential.token_type.as_str(),
         }),
     }
 }
@@ -128,6 +130,7 @@ mod tests {
             principal: Some("a@b".into()),
             source: SourceKind::Metadata,
             url: None,
+            token_type: crate::credential::TokenType::IdToken,
         }
     }
 
@@ -142,7 +145,7 @@ mod tests {
         );
         assert_eq!(
             render(&Format::Json, &c),
-            "{\"token\":\"h.p.s\",\"expires_at\":\"2026-01-02T15:04:05Z\",\"audience\":\"aud\",\"principal\":\"a@b\",\"source\":\"metadata\",\"url\":null}\n"
+            "{\"token\":\"h.p.s\",\"expires_at\":\"2026-01-02T15:04:05Z\",\"audience\":\"aud\",\"principal\":\"a@b\",\"source\":\"metadata\",\"url\":null,\"token_type\":\"id-token\"}\n"
         );
     }
 }

@@ -75,6 +75,7 @@ pub enum Endpoint {
     MetadataEmail,
     GenerateIdToken,
     GenerateAccessToken,
+    SignJwt,
     SecretAccess,
     Sts,
     Other,
@@ -403,6 +404,14 @@ pub fn sa_assertion(claims: &Value) -> String {
     sign_jwt_with(&key, &SystemRandom::new(), &header, claims)
 }
 
+/// The `kid` of the JWTs the fake's `signJwt` signs (a Google-managed key of the service account).
+pub const MANAGED_KEY_ID: &str = "managed-key-1";
+
+/// The header and claims of `jwt` if the fake service account's key signed it (a key file, or `signJwt`).
+pub fn verify_sa_jwt(jwt: &str) -> Option<(Value, Value)> {
+    verify_jwt(jwt, SA_PUB_DER)
+}
+
 /// The header and claims of `jwt` if the fake signed it (see [`GOOGLE_PUB_DER`]).
 pub fn verify_google_jwt(jwt: &str) -> Option<(Value, Value)> {
     verify_jwt(jwt, GOOGLE_PUB_DER)
@@ -491,6 +500,8 @@ fn classify(path: &str) -> Endpoint {
         Endpoint::GenerateIdToken
     } else if path.starts_with(IAM_PREFIX) && path.ends_with(":generateAccessToken") {
         Endpoint::GenerateAccessToken
+    } else if path.starts_with(IAM_PREFIX) && path.ends_with(":signJwt") {
+        Endpoint::SignJwt
     } else if secret_name(path).is_some() {
         Endpoint::SecretAccess
     } else {
@@ -690,7 +701,11 @@ impl Shared {
         }
         let method = match rq.endpoint {
             Endpoint::Token | Endpoint::Other => rq.method.as_str(),
-            Endpoint::Revoke | Endpoint::GenerateIdToken | Endpoint::GenerateAccessToken | Endpoint::Sts => "POST",
+            Endpoint::Revoke
+            | Endpoint::GenerateIdToken
+            | Endpoint::GenerateAccessToken
+            | Endpoint::SignJwt
+            | Endpoint::Sts => "POST",
             _ => "GET",
         };
         if rq.method != method {
@@ -705,6 +720,7 @@ impl Shared {
             Endpoint::MetadataEmail => Reply::text(200, "application/text", VM_EMAIL),
             Endpoint::GenerateIdToken => self.generate_id_token(rq, fault),
             Endpoint::GenerateAccessToken => self.generate_access_token(rq),
+            Endpoint::SignJwt => self.sign_jwt_for(rq, fault),
             Endpoint::SecretAccess => self.access_secret(rq),
             Endpoint::Sts => self.sts_exchange(rq),
             Endpoint::Other => Reply::text(404, "text/plain; charset=utf-8", "Not Found"),
@@ -1051,6 +1067,44 @@ impl Shared {
         let azp = json!({"azp": numeric_id(&target)});
         let token = self.id_token(audience, &target, azp, fault);
         Reply::json(200, &json!({"token": token}))
+    }
+
+    /// IAM Credentials `signJwt`: the payload must be a JSON claims object whose `exp` is in the future
+    /// and at most 12 h away; the caller must be allowed to act as the target (or be the target itself,
+    /// as a VM signing as its own service account). Signed with the fake service account's key.
+    fn sign_jwt_for(&self, rq: &Recorded, fault: Option<&Fault>) -> Reply {
+        let target = rq.path.strip_prefix(IAM_PREFIX).unwrap_or_default();
+        let target = target.strip_suffix(":signJwt").map(|t| t.replace("%40", "@"));
+        let Some(target) = target.filter(|t| !t.contains('/')) else {
+            return api_error(404, "Not Found", "NOT_FOUND");
+        };
+        let Some(caller) = self.bearer_principal(rq) else {
+            return unauthenticated();
+        };
+        let invalid = |message: &str| api_error(400, message, "INVALID_ARGUMENT");
+        let Ok(body) = serde_json::from_str::<Value>(&rq.body) else {
+            return invalid("Invalid JSON payload received.");
+        };
+        let Some(Ok(claims)) = body["payload"].as_str().map(serde_json::from_str::<Value>) else {
+            return invalid("Payload must be a JSON object.");
+        };
+        let now = now();
+        match claims["exp"].as_i64() {
+            Some(exp) if exp > now && exp <= now + 12 * 3600 => {}
+            _ => return invalid("exp must be in the future and at most 12 hours from now."),
+        }
+        let allowed = caller == target || self.lock().impersonation.contains(&(caller, target.clone()));
+        if !allowed {
+            let message = "Permission 'iam.serviceAccounts.signJwt' denied on resource (or it may not exist).";
+            return api_error(403, message, "PERMISSION_DENIED");
+        }
+        if let Some(Fault::Html) = fault {
+            return Reply::text(200, "text/html", "<html>sign in</html>");
+        }
+        let key = RsaKeyPair::from_pkcs8(&pem_to_der(SA_KEY_PEM)).expect("tests/data/sa-key.pem");
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": MANAGED_KEY_ID});
+        let signed = sign_jwt_with(&key, &SystemRandom::new(), &header, &claims);
+        Reply::json(200, &json!({"keyId": MANAGED_KEY_ID, "signedJwt": signed}))
     }
 
     fn access_secret(&self, rq: &Recorded) -> Reply {

@@ -17,7 +17,7 @@ use std::thread;
 use serde_json::{Value, json};
 
 use crate::common::now;
-use crate::fake_google::verify_google_jwt;
+use crate::fake_google::{verify_google_jwt, verify_sa_jwt};
 
 const WORKERS: usize = 4;
 pub const IAP_HEADER: &str = "X-Goog-IAP-Generated-Response";
@@ -188,6 +188,27 @@ fn answer(config: &IapConfig, path: &str, method: &str, headers: &[(String, Stri
         answer.1.push(("Location".into(), location));
         return answer;
     };
+    if let Some((_, claims)) = verify_sa_jwt(token) {
+        // A service account's signed JWT: aud must cover this URL, life at most an hour.
+        let origin = format!("http://{}", header("host").unwrap_or_default());
+        let aud = claims["aud"].as_str().unwrap_or_default();
+        let covers = aud == format!("{origin}/*")
+            || aud.strip_suffix('*').is_some_and(|p| format!("{origin}{path}").starts_with(p));
+        let (iat, exp) = (claims["iat"].as_i64().unwrap_or(0), claims["exp"].as_i64().unwrap_or(0));
+        if !covers {
+            return iap_says(
+                401,
+                &format!(
+                    "Invalid IAP credentials: JWT audience doesn't match this application ('aud' claim ({aud}) doesn't match expected value ({origin}/*))"
+                ),
+            );
+        }
+        if exp <= now() || exp - iat > 3600 {
+            return iap_says(401, "Invalid IAP credentials: Expired JWT or lifetime over an hour");
+        }
+        let echo = json!({"path": path, "method": method, "principal": claims["sub"]});
+        return (200, vec![("Content-Type".into(), "application/json".into())], echo.to_string().into_bytes());
+    }
     let Some((_, claims)) = verify_google_jwt(token) else {
         return iap_says(401, "Invalid IAP credentials: Unable to parse JWT");
     };

@@ -72,7 +72,7 @@ fn every_output_format_exactly_and_valid_against_its_schema() {
     assert_eq!(expires, exp - 300, "reported expiry is exp minus the margin");
     assert_eq!(
         value,
-        json!({"token": token, "expires_at": value["expires_at"], "audience": AUD, "principal": SA_EMAIL, "source": "service-account-key", "url": null})
+        json!({"token": token, "expires_at": value["expires_at"], "audience": AUD, "principal": SA_EMAIL, "source": "service-account-key", "url": null, "token_type": "id-token"})
     );
 
     for (info, version) in [

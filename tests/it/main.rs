@@ -25,6 +25,7 @@ mod profiles;
 mod python;
 mod secret_manager_secret;
 mod setup_doctor;
+mod signed_jwt;
 mod status;
 mod stress;
 mod tls_front;

@@ -1,0 +1,311 @@
+//! Service-account signed JWTs (`--token-type signed-jwt`): signed locally with a key file (no request
+//! at all), by IAM Credentials `signJwt` for impersonation and the metadata server, cached apart from ID
+//! tokens, accepted by the fake IAP; a person cannot sign, and an audience that is no URL is refused.
+
+use serde_json::Value;
+
+use crate::common::*;
+use crate::fake_google::*;
+use crate::iap_front::{IapConfig, IapFront};
+
+const TARGET: &str = "deployer@test-project.iam.gserviceaccount.com";
+
+fn front(h: &Harness) -> IapFront {
+    IapFront::start(IapConfig::new(AUD, &h.google.auth_uri()))
+}
+
+fn json_of(run: &Run) -> Value {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let value: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_schema("token-json.schema.json", &value);
+    value
+}
+
+/// GETs `url` with the token as IAP's clients send it; the status and body.
+fn through_iap(url: &str, token: &str) -> (u16, String) {
+    let agent = ureq::Agent::config_builder().max_redirects(0).http_status_as_error(false).build().new_agent();
+    let mut answer = agent.get(url).header("Authorization", &format!("Bearer {token}")).call().unwrap();
+    (answer.status().as_u16(), answer.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn a_key_file_signs_locally_with_no_request_and_iap_lets_it_through() {
+    let h = Harness::new();
+    let iap = front(&h);
+    let key = h.key_file();
+    let url = format!("{}/", iap.url());
+    let args = ["token", "--url", &url, "--token-type", "signed-jwt", "--service-account-key", key.to_str().unwrap()];
+    let run = h.run(&[&args[..], &["--format", "json"]].concat());
+    let out = json_of(&run);
+    assert_eq!(run.stderr, "");
+    assert_eq!(out["token_type"], "signed-jwt");
+    assert_eq!(out["source"], "service-account-key");
+    assert_eq!(out["principal"], SA_EMAIL);
+    let audience = format!("{}/*", iap.url());
+    assert_eq!(out["audience"], audience, "the URL without its trailing slash, with /*");
+    let token = out["token"].as_str().unwrap();
+    let (header, claims) = verify_sa_jwt(token).expect("signed by the service account's key");
+    assert_eq!(
+        (header["alg"].as_str(), header["typ"].as_str(), header["kid"].as_str()),
+        (Some("RS256"), Some("JWT"), Some(SA_KEY_ID))
+    );
+    assert_eq!(claims["iss"], SA_EMAIL);
+    assert_eq!(claims["sub"], SA_EMAIL);
+    assert_eq!(claims["aud"], audience);
+    let iat = claims["iat"].as_i64().unwrap();
+    assert_eq!(claims["exp"].as_i64().unwrap() - iat, 3600);
+    assert!((iat - now()).abs() < 60, "iat is now");
+    // No request to Google, none to the URL (a signed JWT needs no discovery).
+    assert_eq!(h.google.requests().len(), 0);
+    assert_eq!(iap.seen().len(), 0);
+    // IAP accepts it on any path, gRPC-style ones included.
+    for path in ["/api/v1/projects", "/flyteidl.service.AdminService/ListProjects"] {
+        let (status, body) = through_iap(&format!("{}{path}", iap.url()), token);
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["principal"], SA_EMAIL);
+    }
+    // Warm: the same token from the cache; the entry says what it is.
+    let again = h.run(&args);
+    assert_eq!(again.token(), token);
+    let entries = h.cache_entries();
+    assert_eq!(entries.len(), 1);
+    assert_schema("cache-entry.schema.json", &entries[0].1);
+    assert_eq!(entries[0].1["kind"], "signed_jwt");
+    // The ID token for the same URL is another entry, and another kind of token.
+    let id = h.run(&["token", "--url", &url, "--service-account-key", key.to_str().unwrap(), "--format", "json"]);
+    let id = json_of(&id);
+    assert_eq!(id["token_type"], "id-token");
+    assert_eq!(id["audience"], AUD);
+    assert_ne!(id["token"], out["token"]);
+    assert_eq!(h.cache_entries().len(), 2);
+    // A stale signed JWT is signed anew, still without a request.
+    h.age_entries_where(|e| e["kind"] == "signed_jwt");
+    h.google.reset_counts();
+    let fresh = h.run(&args).token();
+    assert!(jwt_claims(&fresh)["exp"].as_i64().unwrap() > now() + 3000, "a new hour");
+    let entry = h.cache_entries().into_iter().find(|(_, e)| e["kind"] == "signed_jwt").unwrap().1;
+    assert!(entry["expires_at"].as_i64().unwrap() > now() + 3000, "{entry}");
+    assert_eq!(h.google.requests().len(), 0);
+    // logout for the URL forgets both.
+    let run = h.run(&["logout", "--url", &url, "--service-account-key", key.to_str().unwrap()]);
+    assert_eq!((run.code, run.stderr.as_str()), (0, "iap-token: forgot 2 cached token(s)\n"));
+    assert!(h.cache_entries().is_empty());
+}
+
+#[test]
+fn an_https_audience_is_used_as_given_and_a_wildcard_url_too() {
+    let h = Harness::new();
+    let key = h.key_file();
+    let key = key.to_str().unwrap();
+    let run = h.run(&[
+        "token",
+        "--audience",
+        "https://flyte.example.com/api/*",
+        "--token-type",
+        "signed-jwt",
+        "--service-account-key",
+        key,
+    ]);
+    assert_eq!(jwt_claims(&run.token())["aud"], "https://flyte.example.com/api/*");
+    let run = h.run(&[
+        "token",
+        "--url",
+        "https://flyte.example.com/*",
+        "--token-type",
+        "signed-jwt",
+        "--service-account-key",
+        key,
+    ]);
+    assert_eq!(jwt_claims(&run.token())["aud"], "https://flyte.example.com/*");
+    // A profile's token-type picks it too.
+    let config = h.path("home/.config/iap-token/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, "[profile.flyte]\nurl = \"https://flyte.example.com\"\ntoken-type = \"signed-jwt\"\n")
+        .unwrap();
+    let run = h.run(&["token", "--profile", "flyte", "--service-account-key", key]);
+    assert_eq!(jwt_claims(&run.token())["aud"], "https://flyte.example.com/*");
+}
+
+#[test]
+fn impersonation_and_the_metadata_server_have_google_sign_with_sign_jwt() {
+    let h = Harness::new();
+    let iap = front(&h);
+    let key = h.key_file();
+    h.google.allow_impersonation(SA_EMAIL, TARGET);
+    let run = h.run(&[
+        "token",
+        "--url",
+        &iap.url(),
+        "--token-type",
+        "signed-jwt",
+        "--impersonate-service-account",
+        TARGET,
+        "--service-account-key",
+        key.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let out = json_of(&run);
+    assert_eq!((out["source"].as_str(), out["principal"].as_str()), (Some("impersonation"), Some(TARGET)));
+    let token = out["token"].as_str().unwrap();
+    let (header, claims) = verify_sa_jwt(token).unwrap();
+    assert_eq!(header["kid"], MANAGED_KEY_ID);
+    assert_eq!((claims["iss"].as_str(), claims["sub"].as_str()), (Some(TARGET), Some(TARGET)));
+    let sign = h.google.requests().into_iter().find(|r| r.endpoint == Endpoint::SignJwt).expect("signJwt called");
+    assert!(sign.path.contains(&format!("/serviceAccounts/{TARGET}:signJwt")), "{}", sign.path);
+    let body: Value = serde_json::from_str(&sign.body).unwrap();
+    let payload: Value = serde_json::from_str(body["payload"].as_str().expect("payload is a JSON string")).unwrap();
+    assert_eq!(payload["aud"], format!("{}/*", iap.url()));
+    assert_eq!(h.google.count(Endpoint::GenerateIdToken), 0);
+    let (status, body) = through_iap(&format!("{}/api", iap.url()), token);
+    assert_eq!(status, 200, "{body}");
+
+    // The metadata server: its email, an access token, then signJwt on that email.
+    h.google.reset_counts();
+    let metadata = h.google.metadata_host();
+    let run = h.run_with(
+        &["token", "--url", &iap.url(), "--token-type", "signed-jwt", "--format", "json"],
+        &[("GCE_METADATA_HOST", &metadata)],
+    );
+    let out = json_of(&run);
+    assert_eq!((out["source"].as_str(), out["principal"].as_str()), (Some("metadata"), Some(VM_EMAIL)));
+    assert_eq!(verify_sa_jwt(out["token"].as_str().unwrap()).unwrap().1["sub"], VM_EMAIL);
+    assert_eq!(
+        (
+            h.google.count(Endpoint::MetadataEmail),
+            h.google.count(Endpoint::MetadataToken),
+            h.google.count(Endpoint::SignJwt)
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(h.google.count(Endpoint::MetadataIdentity), 0);
+    // Warm: nothing at all.
+    h.google.reset_counts();
+    h.run_with(&["token", "--url", &iap.url(), "--token-type", "signed-jwt"], &[("GCE_METADATA_HOST", &metadata)])
+        .token();
+    assert_eq!(h.google.requests().len(), 0);
+}
+
+#[test]
+fn what_cannot_sign_or_has_no_url_audience_is_one_clear_line() {
+    let h = Harness::new();
+    let key = h.key_file();
+    let key = key.to_str().unwrap();
+    // A person cannot sign: exit 2, nothing asked of anyone.
+    let line = h
+        .run(&[
+            "token",
+            "--url",
+            "https://flyte.example.com",
+            "--token-type",
+            "signed-jwt",
+            "--client-id",
+            "desktop.apps.googleusercontent.com",
+        ])
+        .failure(2);
+    assert_eq!(
+        line,
+        "iap-token: error: --token-type signed-jwt needs a service account: a person cannot sign a JWT; use service-account-key, impersonation, external-account or metadata; see 'iap-token --help'"
+    );
+    // A client-id audience is no URL.
+    let line =
+        h.run(&["token", "--audience", AUD, "--token-type", "signed-jwt", "--service-account-key", key]).failure(2);
+    assert_eq!(
+        line,
+        "iap-token: error: --token-type signed-jwt needs --url (or an https:// --audience): a signed JWT's audience is the service's URL; see 'iap-token --help'"
+    );
+    // Plain http to a host that is not loopback is refused like any --url.
+    let line = h
+        .run(&[
+            "token",
+            "--url",
+            "http://flyte.example.com",
+            "--token-type",
+            "signed-jwt",
+            "--service-account-key",
+            key,
+        ])
+        .failure(2);
+    assert!(line.starts_with("iap-token: error: --url: "), "{line}");
+    assert_eq!(h.google.requests().len(), 0);
+    assert!(h.cache_entries().is_empty());
+
+    // signJwt denied, then answering HTML: exit 1, one line, nothing cached.
+    let impersonate = [
+        "token",
+        "--url",
+        "https://flyte.example.com",
+        "--token-type",
+        "signed-jwt",
+        "--impersonate-service-account",
+        TARGET,
+        "--service-account-key",
+        key,
+    ];
+    let line = h.run(&impersonate).failure(1);
+    assert!(line.contains("answered HTTP 403: PERMISSION_DENIED"), "{line}");
+    assert!(line.contains(TARGET), "{line}");
+    h.google.allow_impersonation(SA_EMAIL, TARGET);
+    h.google.set_fault(Some(Fault::Html));
+    let line = h.run(&impersonate).failure(1);
+    assert!(line.contains("HTML"), "{line}");
+    h.google.set_fault(None);
+    assert!(h.cache_entries().iter().all(|(_, e)| e["kind"] != "signed_jwt"));
+    // And once Google answers, the JWT comes.
+    assert_eq!(jwt_claims(&h.run(&impersonate).token())["sub"], TARGET);
+}
+
+#[test]
+fn a_signed_jwt_never_shows_at_vv() {
+    let h = Harness::new();
+    let key = h.key_file();
+    let run = h.run(&[
+        "-vv",
+        "token",
+        "--url",
+        "https://flyte.example.com",
+        "--token-type",
+        "signed-jwt",
+        "--service-account-key",
+        key.to_str().unwrap(),
+    ]);
+    let token = run.token();
+    assert!(!run.stderr.contains(&token), "{}", run.stderr);
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!run.stderr.contains(signature), "{}", run.stderr);
+    assert!(run.stderr.contains("signing a new JWT"), "{}", run.stderr);
+}
+
+#[test]
+fn doctor_checks_a_signed_jwt_against_iap_and_explains_an_aud_that_does_not_cover_the_url() {
+    let h = Harness::new();
+    let iap = front(&h);
+    let key = h.key_file();
+    let key = key.to_str().unwrap();
+    let url = iap.url();
+    let doctor = |extra: &[&str]| {
+        let args = [
+            &["doctor", "--url", &url, "--token-type", "signed-jwt", "--service-account-key", key][..],
+            extra,
+            &["--format", "json"],
+        ]
+        .concat();
+        let run = h.run(&args);
+        let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+        assert_schema("doctor.schema.json", &report);
+        let check = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "iap").cloned().unwrap();
+        (run.code, check)
+    };
+    let (code, check) = doctor(&[]);
+    assert_eq!(code, 0, "{check}");
+    assert_eq!(check["detail"], format!("IAP let {SA_EMAIL} in; the application answered HTTP 200"));
+    let (code, check) = doctor(&["--audience", "https://other.example.com/*"]);
+    assert_eq!(code, 1);
+    assert_eq!(check["status"], "fail");
+    assert_eq!(
+        check["detail"],
+        format!(
+            "IAP refused the signed JWT: its aud https://other.example.com/* does not cover this URL, IAP expects {url}/*: pass the service's own --url, or --audience {url}/*"
+        )
+    );
+}
