@@ -131,10 +131,11 @@ fn mint(settings: &Settings, source: &Source, audience: &str, now: i64) -> Resul
     })
 }
 
+/// Why the user source gets no signed JWT, and which sources do.
+pub const USER_CANNOT_SIGN: &str = "--token-type signed-jwt needs a service account: a person cannot sign a JWT; use service-account-key, impersonation, external-account or metadata";
+
 fn user_cannot_sign() -> Error {
-    Error::Usage(
-        "--token-type signed-jwt needs a service account: a person cannot sign a JWT; use service-account-key, impersonation, external-account or metadata".into(),
-    )
+    Error::Usage(USER_CANNOT_SIGN.into())
 }
 
 /// The signed JWT's `exp`, after checking that it is for `audience` and not expired.

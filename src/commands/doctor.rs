@@ -61,8 +61,12 @@ fn checks(settings: &Settings, header_name: &str, config_files: &[PathBuf]) -> V
     let token = match get_credential(settings) {
         Ok(credential) => {
             let left = credential.expires_at - clock::unix_now();
+            let what = match credential.token_type {
+                TokenType::IdToken => "an ID token",
+                TokenType::SignedJwt => "a signed JWT",
+            };
             let detail = format!(
-                "{} for audience {}, {left} s left (until {})",
+                "{what} of {} for audience {}, {left} s left (until {})",
                 clean(credential.principal.as_deref().unwrap_or("(no email)"), 100),
                 clean(&credential.audience, 120),
                 rfc3339(credential.expires_at)
@@ -225,6 +229,14 @@ fn iap_check(settings: &Settings, url: &str, header_name: &str, token: &str, pri
                 Verdict::Fail,
                 format!(
                     "IAP refused the signed JWT: its aud {theirs} does not cover this URL, IAP expects {expected}: pass the service's own --url, or --audience {expected}"
+                ),
+            ),
+            // IAP refusing a token for its own client: a Google-managed OAuth client.
+            Some((theirs, expected)) if theirs == expected => check(
+                "iap",
+                Verdict::Fail,
+                format!(
+                    "IAP refused an ID token for its own OAuth client {theirs}: a Google-managed client accepts only the client ids allowlisted for programmatic access; a service account can use --token-type signed-jwt instead, a person --audience with an allowlisted desktop client id"
                 ),
             ),
             Some((theirs, expected)) => check(

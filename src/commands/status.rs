@@ -10,6 +10,7 @@ use crate::cache::file::Cache;
 use crate::cache::{Entry, TokenKind};
 use crate::clock::unix_now;
 use crate::config::Settings;
+use crate::credential::TokenType;
 use crate::error::{EXIT_SIGN_IN_REQUIRED, Error, Result};
 use crate::google::adc::{CredentialFile, ExternalAccount};
 use crate::google::metadata;
@@ -18,7 +19,7 @@ use crate::output::status::{Readiness, Status, StatusEntry};
 use crate::output::{self, rfc3339};
 use crate::source::{self, Credentials, Source};
 use crate::store::TokenStore;
-use crate::{cache_key, url_cache_key};
+use crate::{cache_key, signed_jwt, url_cache_key};
 use crate::{jwt, user};
 
 /// How long a metadata server has to answer before `status` calls it absent.
@@ -46,6 +47,10 @@ pub fn check(settings: &Settings) -> Result<Status> {
     let now = unix_now();
     let min_ttl = settings.cache.min_ttl;
     let describe = |entry: Entry| StatusEntry {
+        token_type: match entry.kind {
+            TokenKind::SignedJwt => TokenType::SignedJwt.as_str(),
+            TokenKind::IdToken | TokenKind::AccessToken => TokenType::IdToken.as_str(),
+        },
         fresh: entry.is_fresh(now, min_ttl),
         expires_at: rfc3339(entry.serve_until(min_ttl)),
         source: entry.source.map(|kind| kind.as_str()).unwrap_or_default().to_string(),
@@ -61,29 +66,36 @@ pub fn check(settings: &Settings) -> Result<Status> {
         ),
         _ => None,
     };
-    // With an audience or URL: the one entry this configuration is served from. Without: the ID tokens
-    // cached for this source kind (other sources' tokens say nothing about this configuration).
+    // With an audience or URL: the one entry this configuration is served from. Without: the tokens of
+    // this type cached for this source kind (other sources' tokens say nothing about this configuration).
+    let signed = settings.token_type == TokenType::SignedJwt;
     let key = match (&settings.audience, &settings.url) {
+        _ if signed && (settings.audience.is_some() || settings.url.is_some()) => {
+            Some(signed_jwt::key(&source, &signed_jwt::audience(settings)?))
+        }
         (Some(audience), _) => Some(cache_key(&source, audience)),
         (None, Some(url)) => Some(url_cache_key(&source, url)),
         (None, None) => None,
     };
+    let kind = if signed { TokenKind::SignedJwt } else { TokenKind::IdToken };
     let entries: Vec<StatusEntry> = match &key {
         Some(key) => cache.read(key).into_iter().map(describe).collect(),
         None => cache
             .entries()
             .into_iter()
             .map(|(_, entry)| entry)
-            .filter(|entry| entry.kind == TokenKind::IdToken && entry.source == Some(source.kind()))
+            .filter(|entry| entry.kind == kind && entry.source == Some(source.kind()))
             .map(describe)
             .collect(),
     };
-    let readiness = if key.is_some() && entries.iter().any(|e| e.fresh) {
+    let readiness = if signed && matches!(source, Source::User { .. }) {
+        Readiness::NotReady(signed_jwt::USER_CANNOT_SIGN.into())
+    } else if key.is_some() && entries.iter().any(|e| e.fresh) {
         Readiness::Ready
     } else {
         readiness(settings, &source, signed_in)
     };
-    Ok(Status::new(source.kind().as_str(), signed_in, entries, readiness))
+    Ok(Status::new(source.kind().as_str(), settings.token_type.as_str(), signed_in, entries, readiness))
 }
 
 /// Whether `source` can mint a token now without a browser, checked without minting one.

@@ -16,6 +16,8 @@ pub struct Status {
     /// The command that signs in, when a sign-in is what is missing.
     pub sign_in_command: Option<String>,
     pub source: &'static str,
+    /// `id-token` or `signed-jwt`: what this configuration is served.
+    pub token_type: &'static str,
     pub signed_in: Option<bool>,
     pub entries: Vec<StatusEntry>,
 }
@@ -35,6 +37,7 @@ pub enum Readiness {
 impl Status {
     pub fn new(
         source: &'static str,
+        token_type: &'static str,
         signed_in: Option<bool>,
         entries: Vec<StatusEntry>,
         readiness: Readiness,
@@ -44,14 +47,15 @@ impl Status {
             Readiness::SignInNeeded { command } => (false, Some("a sign-in is needed".to_string()), Some(command)),
             Readiness::NotReady(reason) => (false, Some(reason), None),
         };
-        Status { version: 1, ready, reason, sign_in_command, source, signed_in, entries }
+        Status { version: 1, ready, reason, sign_in_command, source, token_type, signed_in, entries }
     }
 }
 
-/// One cached ID token.
+/// One cached token.
 #[derive(Debug, Serialize)]
 pub struct StatusEntry {
     pub source: String,
+    pub token_type: &'static str,
     pub audience: String,
     pub principal: Option<String>,
     pub expires_at: String,
@@ -62,6 +66,7 @@ pub struct StatusEntry {
 pub fn text(report: &Status) -> String {
     let mut text = String::new();
     text.push_str(&format!("source: {}\n", report.source));
+    text.push_str(&format!("token type: {}\n", report.token_type));
     match report.signed_in {
         Some(true) => text.push_str("signed in: yes (a refresh token is stored)\n"),
         Some(false) => text.push_str("signed in: no\n"),

@@ -404,6 +404,17 @@ pub fn sa_assertion(claims: &Value) -> String {
     sign_jwt_with(&key, &SystemRandom::new(), &header, claims)
 }
 
+/// The emails of a request's `delegates` (`projects/-/serviceAccounts/EMAIL` each); `None` if malformed.
+fn delegate_emails(body: &Value) -> Option<Vec<String>> {
+    let Some(list) = body.get("delegates") else { return Some(Vec::new()) };
+    list.as_array()?
+        .iter()
+        .map(|d| {
+            d.as_str()?.strip_prefix("projects/-/serviceAccounts/").filter(|e| e.contains('@')).map(str::to_string)
+        })
+        .collect()
+}
+
 /// The `kid` of the JWTs the fake's `signJwt` signs (a Google-managed key of the service account).
 pub const MANAGED_KEY_ID: &str = "managed-key-1";
 
@@ -1071,7 +1082,8 @@ impl Shared {
 
     /// IAM Credentials `signJwt`: the payload must be a JSON claims object whose `exp` is in the future
     /// and at most 12 h away; the caller must be allowed to act as the target (or be the target itself,
-    /// as a VM signing as its own service account). Signed with the fake service account's key.
+    /// as a VM signing as its own service account), through each of the `delegates` in turn when given.
+    /// Signed with the fake service account's key.
     fn sign_jwt_for(&self, rq: &Recorded, fault: Option<&Fault>) -> Reply {
         let target = rq.path.strip_prefix(IAM_PREFIX).unwrap_or_default();
         let target = target.strip_suffix(":signJwt").map(|t| t.replace("%40", "@"));
@@ -1093,7 +1105,15 @@ impl Shared {
             Some(exp) if exp > now && exp <= now + 12 * 3600 => {}
             _ => return invalid("exp must be in the future and at most 12 hours from now."),
         }
-        let allowed = caller == target || self.lock().impersonation.contains(&(caller, target.clone()));
+        // The chain caller -> delegates... -> target: each may act as the next (a VM may sign as itself).
+        let Some(delegates) = delegate_emails(&body) else {
+            return invalid("delegates must be names of the form projects/-/serviceAccounts/EMAIL.");
+        };
+        let mut chain = vec![caller.clone()];
+        chain.extend(delegates);
+        chain.push(target.clone());
+        let allowed = (chain.len() == 2 && caller == target)
+            || chain.windows(2).all(|pair| self.lock().impersonation.contains(&(pair[0].clone(), pair[1].clone())));
         if !allowed {
             let message = "Permission 'iam.serviceAccounts.signJwt' denied on resource (or it may not exist).";
             return api_error(403, message, "PERMISSION_DENIED");

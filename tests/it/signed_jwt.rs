@@ -309,3 +309,221 @@ fn doctor_checks_a_signed_jwt_against_iap_and_explains_an_aud_that_does_not_cove
         )
     );
 }
+
+#[test]
+fn delegates_are_sent_and_each_link_of_the_chain_must_be_allowed() {
+    let h = Harness::new();
+    const ADMIN: &str = "admin@example.com";
+    const MIDDLE: &str = "middle@test-project.iam.gserviceaccount.com";
+    let gcloud = "764086051850-gcloud.apps.googleusercontent.com";
+    h.google.add_user_client(gcloud, "gcloud-secret");
+    let refresh = h.google.issue_refresh_token(gcloud, ADMIN);
+    let file = h.write(
+        "impersonated.json",
+        &serde_json::json!({
+            "type": "impersonated_service_account",
+            "service_account_impersonation_url": format!("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{TARGET}:generateAccessToken"),
+            "delegates": [MIDDLE],
+            "source_credentials": {"type": "authorized_user", "client_id": gcloud, "client_secret": "gcloud-secret", "refresh_token": refresh},
+        })
+        .to_string(),
+    );
+    let token_uri = h.google.token_uri();
+    let env = [("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap()), ("IAP_TOKEN_TOKEN_URI", token_uri.as_str())];
+    let args = ["token", "--url", "https://flyte.example.com", "--token-type", "signed-jwt"];
+    // ADMIN may act as MIDDLE, but MIDDLE not yet as TARGET: denied, one line.
+    h.google.allow_impersonation(ADMIN, MIDDLE);
+    let line = h.run_with(&args, &env).failure(1);
+    assert!(
+        line.contains("answered HTTP 403: PERMISSION_DENIED") && line.contains("iam.serviceAccounts.signJwt"),
+        "{line}"
+    );
+    h.google.allow_impersonation(MIDDLE, TARGET);
+    let token = h.run_with(&args, &env).token();
+    assert_eq!(verify_sa_jwt(&token).unwrap().1["sub"], TARGET);
+    let sign = h.google.requests().into_iter().rfind(|r| r.endpoint == Endpoint::SignJwt).unwrap();
+    let body: Value = serde_json::from_str(&sign.body).unwrap();
+    assert_eq!(body["delegates"], serde_json::json!([format!("projects/-/serviceAccounts/{MIDDLE}")]));
+}
+
+#[test]
+fn sign_jwt_answering_garbage_or_failing_is_one_line_and_nothing_is_cached() {
+    let h = Harness::new();
+    let key = h.key_file();
+    let key = key.to_str().unwrap();
+    h.google.allow_impersonation(SA_EMAIL, TARGET);
+    let args = [
+        "token",
+        "--url",
+        "https://flyte.example.com",
+        "--token-type",
+        "signed-jwt",
+        "--impersonate-service-account",
+        TARGET,
+        "--service-account-key",
+        key,
+    ];
+    // The access token that authorizes signJwt is cached by a first call, so the faults below meet signJwt.
+    let other = [&args[..2], &["https://other.example.com"], &args[3..]].concat();
+    h.run(&other).token();
+    let signed_jwts = |h: &Harness| h.cache_entries().iter().filter(|(_, e)| e["kind"] == "signed_jwt").count();
+    for fault in [Fault::TruncatedJson, Fault::Html, Fault::Status(500), Fault::Drop] {
+        h.google.reset_counts();
+        h.google.set_fault(Some(fault.clone()));
+        let line = h.run(&args).failure(1);
+        assert_eq!(h.google.count(Endpoint::Token), 0, "{fault:?}: the access token came from the cache");
+        assert!(h.google.count(Endpoint::SignJwt) >= 1, "{fault:?}");
+        let expected = match fault {
+            Fault::TruncatedJson => "answered HTTP 200: an unreadable answer",
+            Fault::Html => "an HTML page",
+            Fault::Status(_) => "answered HTTP 500",
+            _ => "no answer from",
+        };
+        assert!(line.contains(":signJwt") && line.contains(expected), "{fault:?}: {line}");
+        assert_eq!(signed_jwts(&h), 1, "{fault:?}: only the first call's JWT is cached");
+    }
+    h.google.set_fault(None);
+    h.run(&args).token();
+}
+
+#[test]
+fn a_key_without_private_key_id_signs_without_kid_and_says_so_at_v() {
+    let h = Harness::new();
+    let mut key: Value = serde_json::from_str(&sa_key_json(&h.google.token_uri())).unwrap();
+    key.as_object_mut().unwrap().remove("private_key_id");
+    let path = h.write("no-kid.json", &key.to_string());
+    let run = h.run(&[
+        "-v",
+        "token",
+        "--url",
+        "https://flyte.example.com",
+        "--token-type",
+        "signed-jwt",
+        "--service-account-key",
+        path.to_str().unwrap(),
+    ]);
+    let token = run.token();
+    let (header, _) = verify_sa_jwt(&token).unwrap();
+    assert_eq!(header.get("kid"), None, "{header}");
+    assert!(
+        run.stderr.contains("the key file has no private_key_id: the JWT is signed without a kid"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(h.google.requests().len(), 0);
+}
+
+#[test]
+fn the_fake_iap_refuses_a_jwt_for_another_url_or_living_over_an_hour() {
+    let h = Harness::new();
+    let iap = front(&h);
+    let now = now();
+    let jwt = |aud: String, life: i64| {
+        sa_assertion(&serde_json::json!({"iss": SA_EMAIL, "sub": SA_EMAIL, "aud": aud, "iat": now, "exp": now + life}))
+    };
+    let (status, body) = through_iap(&format!("{}/api", iap.url()), &jwt(format!("{}/*", iap.url()), 3600));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = through_iap(&format!("{}/api", iap.url()), &jwt("https://other.example.com/*".into(), 3600));
+    assert_eq!(status, 401);
+    assert!(body.contains("JWT audience doesn't match"), "{body}");
+    let (status, body) = through_iap(&format!("{}/api", iap.url()), &jwt(format!("{}/*", iap.url()), 7200));
+    assert_eq!(status, 401, "{body}");
+}
+
+#[test]
+fn status_tells_the_token_type_and_which_sources_can_sign() {
+    let h = Harness::new();
+    let key = h.key_file();
+    let key = key.to_str().unwrap();
+    let args = [
+        "status",
+        "--url",
+        "https://flyte.example.com",
+        "--token-type",
+        "signed-jwt",
+        "--service-account-key",
+        key,
+        "--format",
+        "json",
+    ];
+    let status = |h: &Harness| {
+        let run = h.run(&args);
+        let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stderr));
+        assert_schema("status.schema.json", &report);
+        (run.code, report)
+    };
+    let (code, report) = status(&h);
+    assert_eq!((code, report["ready"].as_bool(), report["token_type"].as_str()), (0, Some(true), Some("signed-jwt")));
+    assert_eq!(report["entries"], serde_json::json!([]));
+    h.run(&["token", "--url", "https://flyte.example.com", "--token-type", "signed-jwt", "--service-account-key", key])
+        .token();
+    let (_, report) = status(&h);
+    let entries = report["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{report}");
+    assert_eq!(entries[0]["token_type"], "signed-jwt");
+    assert_eq!(entries[0]["audience"], "https://flyte.example.com/*");
+    assert_eq!(entries[0]["fresh"], true);
+    let text = h
+        .run(&[
+            "status",
+            "--url",
+            "https://flyte.example.com",
+            "--token-type",
+            "signed-jwt",
+            "--service-account-key",
+            key,
+        ])
+        .stdout;
+    assert!(text.contains("token type: signed-jwt\n"), "{text}");
+    // A person's configuration cannot sign: not ready, and why.
+    let run = h.run(&[
+        "status",
+        "--url",
+        "https://flyte.example.com",
+        "--token-type",
+        "signed-jwt",
+        "--client-id",
+        "desktop.apps.googleusercontent.com",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_schema("status.schema.json", &report);
+    assert_eq!(
+        report["reason"],
+        "--token-type signed-jwt needs a service account: a person cannot sign a JWT; use service-account-key, impersonation, external-account or metadata"
+    );
+}
+
+#[test]
+fn doctor_says_when_an_id_token_meets_a_google_managed_client_and_signed_jwt_gets_through() {
+    let h = Harness::new();
+    // IAP's own client is Google's; only an allowlisted desktop client passes for ID tokens.
+    let managed = "999-iap-managed.apps.googleusercontent.com";
+    let mut config = IapConfig::new(managed, &h.google.auth_uri());
+    config.accepted = vec!["123-desktop.apps.googleusercontent.com".into()];
+    let iap = IapFront::start(config);
+    let key = h.key_file();
+    let key = key.to_str().unwrap();
+    let url = iap.url();
+    let doctor = |extra: &[&str]| {
+        let args =
+            [&["doctor", "--url", &url, "--service-account-key", key][..], extra, &["--format", "json"]].concat();
+        let run = h.run(&args);
+        let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
+        let check = report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "iap").cloned().unwrap();
+        (run.code, check)
+    };
+    let (code, check) = doctor(&[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        check["detail"],
+        format!(
+            "IAP refused an ID token for its own OAuth client {managed}: a Google-managed client accepts only the client ids allowlisted for programmatic access; a service account can use --token-type signed-jwt instead, a person --audience with an allowlisted desktop client id"
+        )
+    );
+    let (code, check) = doctor(&["--token-type", "signed-jwt"]);
+    assert_eq!(code, 0, "{check}");
+    assert_eq!(check["status"], "ok");
+}
