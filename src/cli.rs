@@ -65,6 +65,7 @@ pub enum Command {
     Setup(SetupArgs),
     Doctor(DoctorArgs),
     Profiles(ProfilesArgs),
+    Proxy(ProxyArgs),
 }
 
 /// The plumbing command behind the Python package's `get_gcp_secret_manager_secret`: hidden from the
@@ -110,6 +111,12 @@ snippets that use it; never signs in",
         "profiles",
         "List the profiles of the config files, and whether each can serve a token now",
         ProfilesArgs::augment_args,
+    ),
+    (
+        "proxy",
+        "Serve the service on a local port with the credential added, for clients that cannot run a command \
+(notebooks, SDKs, websockets); prints its URL, stops on Ctrl-C",
+        |c| ProxyArgs::augment_args(c).after_help(PROXY_EXAMPLES),
     ),
     (
         "git-credential",
@@ -176,6 +183,7 @@ impl clap::FromArgMatches for Command {
             "setup" => Command::Setup(SetupArgs::from_arg_matches(sub)?),
             "doctor" => Command::Doctor(DoctorArgs::from_arg_matches(sub)?),
             "profiles" => Command::Profiles(ProfilesArgs::from_arg_matches(sub)?),
+            "proxy" => Command::Proxy(ProxyArgs::from_arg_matches(sub)?),
             "git-credential" => {
                 let mut args = GitCredentialArgs::from_arg_matches(sub)?;
                 args.options_given = sub.ids().any(|id| {
@@ -287,6 +295,37 @@ pub struct DoctorArgs {
     /// text for people, json for scripts.
     #[arg(long, value_enum, default_value_t = StatusFormat::Text, help_heading = "Output")]
     pub format: StatusFormat,
+}
+
+const PROXY_EXAMPLES: &str = "Examples:
+  iap-token proxy --url https://flyte.example.com              # prints http://127.0.0.1:PORT
+  iap-token proxy --profile flyte --listen 127.0.0.1:8088
+  curl http://127.0.0.1:8088/api/v1/projects                   # reaches the service through IAP
+
+Anything that can reach the port acts as you: it listens on loopback only, and refuses requests whose
+Host or Origin is not its own (DNS rebinding, web pages) unless --allow-origin admits them.";
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub cache: CacheArgs,
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// The address to listen on: IP:PORT, localhost:PORT or a PORT (on 127.0.0.1); port 0 picks a free
+    /// one [default: 127.0.0.1:0].
+    #[arg(long, env = "IAP_TOKEN_LISTEN", value_name = "ADDR", help_heading = "Proxy")]
+    pub listen: Option<String>,
+    /// Allow a listen address that is not loopback: lends your identity to everyone who can reach it.
+    #[arg(long, help_heading = "Proxy")]
+    pub allow_remote: bool,
+    /// Admit requests from a web page of this origin (e.g. http://localhost:3000); repeatable.
+    #[arg(long, value_name = "ORIGIN", help_heading = "Proxy")]
+    pub allow_origin: Vec<String>,
+    /// Connections served at once; more get 503.
+    #[arg(long, default_value_t = 64, value_name = "N", help_heading = "Proxy")]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Args)]

@@ -8,8 +8,10 @@ use std::cell::Cell;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use serde::de::DeserializeOwned;
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::error::{Error, Result, clean};
 use crate::log;
@@ -457,18 +459,24 @@ pub fn display_url(url: &str) -> String {
 }
 
 fn root_certs(ca_file: Option<&Path>) -> Result<RootCerts> {
-    let mut certs: Vec<Certificate<'static>> = Vec::new();
-    let native = rustls_native_certs::load_native_certs();
-    certs.extend(native.certs.into_iter().map(|der| Certificate::from_der(der.as_ref()).to_owned()));
+    let certs: Vec<Certificate<'static>> =
+        ca_certificates(ca_file)?.iter().map(|der| Certificate::from_der(der.as_ref()).to_owned()).collect();
+    if certs.is_empty() {
+        log::debug(format_args!("no system CA certificates found; using the built-in Mozilla roots"));
+        return Ok(RootCerts::WebPki);
+    }
+    Ok(RootCerts::new_with_certs(&certs))
+}
+
+/// The system's CA certificates plus those of `--ca-file` (DER); empty when the system has none and no
+/// file is given (callers then use the built-in Mozilla roots).
+pub fn ca_certificates(ca_file: Option<&Path>) -> Result<Vec<CertificateDer<'static>>> {
+    let mut certs: Vec<CertificateDer<'static>> = rustls_native_certs::load_native_certs().certs;
     if let Some(path) = ca_file {
         let pem =
             std::fs::read(path).map_err(|e| Error::io(format!("could not read --ca-file {}", path.display()), e))?;
         let before = certs.len();
-        for item in ureq::tls::parse_pem(&pem) {
-            if let Ok(PemItem::Certificate(cert)) = item {
-                certs.push(cert);
-            }
-        }
+        certs.extend(CertificateDer::pem_slice_iter(&pem).filter_map(|item| item.ok()));
         if certs.len() == before {
             return Err(Error::config(
                 format!("--ca-file {} holds no PEM certificate", path.display()),
@@ -476,11 +484,7 @@ fn root_certs(ca_file: Option<&Path>) -> Result<RootCerts> {
             ));
         }
     }
-    if certs.is_empty() {
-        log::debug(format_args!("no system CA certificates found; using the built-in Mozilla roots"));
-        return Ok(RootCerts::WebPki);
-    }
-    Ok(RootCerts::new_with_certs(&certs))
+    Ok(certs)
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub mod jwt;
 pub mod log;
 pub mod output;
 pub mod profiles;
+pub mod proxy;
 pub mod secret;
 pub mod session;
 pub mod signed_jwt;

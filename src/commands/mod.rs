@@ -1,7 +1,7 @@
 //! The commands. `token` prints what [`crate::get_credential`] returns and `completions` prints a script;
 //! each other command has its own file: `login` runs the sign-in now, `logout` forgets (and revokes),
 //! `status` reports without a network call, `profiles` lists the profiles, `setup` writes one and prints
-//! snippets, `doctor` explains IAP's answers, `git-credential` speaks git's helper protocol, the hidden
+//! snippets, `doctor` explains IAP's answers, `proxy` serves the service locally (in `crate::proxy`), `git-credential` speaks git's helper protocol, the hidden
 //! `secret-manager-secret` prints a secret for the Python package. Each returns
 //! the exit code; errors travel up to `main`, which prints them once.
 
@@ -39,6 +39,7 @@ pub fn run(action: Action) -> Result<ExitCode> {
             doctor::run(&settings, &header_name, json, &config_files)
         }
         Action::Profiles { profiles, json } => profiles::run(profiles, json),
+        Action::Proxy { settings, options } => crate::proxy::run(&settings, &options),
         Action::Completions(shell) => {
             output::write_completions(shell, &mut crate::cli::Cli::command())?;
             Ok(ExitCode::SUCCESS)

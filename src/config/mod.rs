@@ -7,6 +7,7 @@
 
 pub mod env;
 pub mod exec_info;
+pub mod proxy;
 pub mod sign_in;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 pub use env::{Environment, ProcessEnv};
 pub use exec_info::{ClusterConfig, ExecApiVersion, ExecInfo, parse_exec_info};
+pub use proxy::ProxyOptions;
 pub use sign_in::{LoginSettings, SignInMode};
 
 use clap::ValueEnum;
@@ -58,6 +60,7 @@ pub enum Action {
     Setup(Box<SetupPlan>),
     Doctor { settings: Box<Settings>, header_name: String, json: bool, config_files: Vec<PathBuf> },
     Profiles { profiles: Vec<ListedProfile>, json: bool },
+    Proxy { settings: Box<Settings>, options: ProxyOptions },
 }
 
 /// What `setup` writes and prints.
@@ -317,6 +320,17 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
                 json: format == cli::StatusFormat::Json,
                 config_files,
             }
+        }
+        Command::Proxy(cli::ProxyArgs { auth, cache, net, listen, allow_remote, allow_origin, max_connections }) => {
+            let options = ProxyOptions::new(listen.as_deref(), allow_remote, allow_origin, max_connections)?;
+            let (name, profile) = chosen_profile(&auth, env)?;
+            let settings = Settings::new(auth, cache, None, net, None, env, name, &profile)?;
+            if settings.url.is_none() {
+                return Err(Error::Usage(
+                    "proxy needs --url (or a --profile with a url): the service behind IAP to forward to".into(),
+                ));
+            }
+            Action::Proxy { settings: Box::new(settings), options }
         }
         Command::Profiles(cli::ProfilesArgs { dirs, format }) => {
             let files = ConfigFiles::load(env)?;
