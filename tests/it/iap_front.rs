@@ -47,6 +47,8 @@ pub struct IapConfig {
     pub authorize_url: String,
     /// Principals (email claims) allowed through; `None`: everyone with a valid token.
     pub allowed: Option<Vec<String>>,
+    /// ID tokens issued before this time are refused with 401 (as after a revocation).
+    pub reject_issued_before: Option<i64>,
     pub mode: Mode,
 }
 
@@ -57,6 +59,7 @@ impl IapConfig {
             accepted: vec![client_id.into()],
             authorize_url: authorize_url.into(),
             allowed: None,
+            reject_issued_before: None,
             mode: Mode::Iap,
         }
     }
@@ -129,8 +132,11 @@ fn bearer(value: Option<&str>) -> Option<&str> {
 
 fn handle(mut request: tiny_http::Request, config: &IapConfig, seen: &Mutex<Vec<Seen>>) {
     let path = request.url().to_string();
+    let streaming = ["/app/upload", "/app/download", "/app/ws"].iter().any(|p| path.starts_with(p));
     let mut body = String::new();
-    let _ = request.as_reader().take(1 << 20).read_to_string(&mut body);
+    if !streaming {
+        let _ = request.as_reader().take(1 << 20).read_to_string(&mut body);
+    }
     let headers: Vec<(String, String)> = request
         .headers()
         .iter()
@@ -138,13 +144,17 @@ fn handle(mut request: tiny_http::Request, config: &IapConfig, seen: &Mutex<Vec<
         .collect();
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let method = request.method().as_str().to_string();
-    let (status, reply_headers, reply_body) = answer(config, &path, &method, &headers);
+    let (status, reply_headers, reply_body) = answer(config, &path, &method, &headers, &body);
     seen.lock().unwrap().push(Seen {
         path: path.clone(),
         authorization: header("authorization").map(str::to_string),
         proxy_authorization: header("proxy-authorization").map(str::to_string),
         status,
     });
+    if status == 200 && streaming {
+        let key = header("sec-websocket-key").map(str::to_string);
+        return stream_app(request, &path, key);
+    }
     let mut response = tiny_http::Response::from_data(reply_body).with_status_code(status);
     for (name, value) in reply_headers {
         response = response.with_header(tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).unwrap());
@@ -162,7 +172,65 @@ fn iap_says(status: u16, body: &str) -> Answer {
     )
 }
 
-fn answer(config: &IapConfig, path: &str, method: &str, headers: &[(String, String)]) -> Answer {
+/// The app's streaming paths, once IAP let the request in: `/app/upload` reads the body as it comes
+/// and answers its size and CRC-32C; `/app/download?bytes=N[&chunked]` sends N bytes of a pattern
+/// (`byte i = i % 251`) with a length or chunked; `/app/ws` echoes websocket messages.
+fn stream_app(mut request: tiny_http::Request, path: &str, websocket_key: Option<String>) {
+    let query = |name: &str| {
+        path.split_once('?')
+            .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=').map(str::to_string)))
+    };
+    if path.starts_with("/app/upload") {
+        let (mut size, mut crc, mut buf) = (0u64, 0u32, vec![0u8; 64 * 1024]);
+        let reader = request.as_reader();
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            size += n as u64;
+            crc = crc32c::crc32c_append(crc, &buf[..n]);
+        }
+        let _ = request.respond(tiny_http::Response::from_string(json!({"bytes": size, "crc32c": crc}).to_string()));
+    } else if path.starts_with("/app/download") {
+        let size: u64 = query("bytes").and_then(|b| b.parse().ok()).unwrap_or(0);
+        let chunked = path.contains("chunked");
+        let pattern = Pattern { position: 0, size };
+        let length = (!chunked).then_some(size as usize);
+        let _ = request.respond(tiny_http::Response::new(200.into(), vec![], pattern, length, None));
+    } else if let Some(key) = websocket_key {
+        let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+        let response = tiny_http::Response::empty(101)
+            .with_header(tiny_http::Header::from_bytes(&b"Upgrade"[..], &b"websocket"[..]).unwrap())
+            .with_header(tiny_http::Header::from_bytes(&b"Connection"[..], &b"Upgrade"[..]).unwrap())
+            .with_header(tiny_http::Header::from_bytes(&b"Sec-WebSocket-Accept"[..], accept.as_bytes()).unwrap());
+        let stream = request.upgrade("websocket", response);
+        let mut socket = tungstenite::WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Server, None);
+        while let Ok(message) = socket.read() {
+            if message.is_close() {
+                break;
+            }
+            if (message.is_text() || message.is_binary()) && socket.send(message).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// `size` bytes where byte `i` is `i % 251`, generated as read.
+pub struct Pattern {
+    pub position: u64,
+    pub size: u64,
+}
+
+impl Read for Pattern {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min((self.size - self.position) as usize);
+        for (i, byte) in buf[..n].iter_mut().enumerate() {
+            *byte = ((self.position + i as u64) % 251) as u8;
+        }
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+fn answer(config: &IapConfig, path: &str, method: &str, headers: &[(String, String)], body: &str) -> Answer {
     let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     match &config.mode {
         Mode::PlainApp => return (200, vec![], b"hello from an app without IAP".to_vec()),
@@ -190,10 +258,15 @@ fn answer(config: &IapConfig, path: &str, method: &str, headers: &[(String, Stri
     };
     if let Some((_, claims)) = verify_sa_jwt(token) {
         // A service account's signed JWT: aud must cover this URL, life at most an hour.
-        let origin = format!("http://{}", header("host").unwrap_or_default());
+        // Behind a TLS front the same host is reached over https.
+        let host = header("host").unwrap_or_default();
+        let origin = format!("http://{host}");
         let aud = claims["aud"].as_str().unwrap_or_default();
-        let covers = aud == format!("{origin}/*")
-            || aud.strip_suffix('*').is_some_and(|p| format!("{origin}{path}").starts_with(p));
+        let covers = ["http", "https"].iter().any(|scheme| {
+            let origin = format!("{scheme}://{host}");
+            aud == format!("{origin}/*")
+                || aud.strip_suffix('*').is_some_and(|p| format!("{origin}{path}").starts_with(p))
+        });
         let (iat, exp) = (claims["iat"].as_i64().unwrap_or(0), claims["exp"].as_i64().unwrap_or(0));
         if !covers {
             return iap_says(
@@ -214,6 +287,9 @@ fn answer(config: &IapConfig, path: &str, method: &str, headers: &[(String, Stri
     };
     if claims["exp"].as_i64().is_none_or(|exp| exp <= now()) {
         return iap_says(401, "Invalid IAP credentials: Expired JWT");
+    }
+    if config.reject_issued_before.is_some_and(|before| claims["iat"].as_i64().is_none_or(|iat| iat < before)) {
+        return iap_says(401, "There was a problem with your request. Error code 13");
     }
     let aud = claims["aud"].as_str().unwrap_or_default();
     if !config.accepted.iter().any(|a| a == aud) {
@@ -239,6 +315,6 @@ fn answer(config: &IapConfig, path: &str, method: &str, headers: &[(String, Stri
         .map(|(name, value)| (name.clone(), json!(value)))
         .collect::<serde_json::Map<_, _>>()
         .into();
-    let echo = json!({"path": path, "method": method, "headers": received, "principal": email});
+    let echo = json!({"path": path, "method": method, "headers": received, "principal": email, "body": body});
     (200, vec![("Content-Type".into(), "application/json".into())], echo.to_string().into_bytes())
 }

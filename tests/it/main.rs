@@ -22,6 +22,7 @@ mod key_source;
 mod kubectl;
 mod layers;
 mod profiles;
+mod proxy;
 mod python;
 mod secret_manager_secret;
 mod setup_doctor;

@@ -2,10 +2,11 @@
 //! by a fresh CA, each request relayed to the fake and its answer relayed back. For the tests of
 //! `--ca-file` (given the CA) and of certificate checking.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
@@ -15,9 +16,27 @@ pub struct TlsFront {
     pub ca_pem: String,
 }
 
+/// How a TLS front passes a connection on.
+#[derive(Clone, Copy)]
+enum Relay {
+    /// One request per connection, answered with `Connection: close`.
+    OneRequest,
+    /// Every byte both ways until either side closes: keep-alive, streaming, upgrades.
+    Bytes,
+}
+
 impl TlsFront {
     /// Listens on 127.0.0.1 and relays to `upstream` (`127.0.0.1:PORT` of the fake Google).
     pub fn start(upstream: String) -> TlsFront {
+        TlsFront::listen(upstream, Relay::OneRequest)
+    }
+
+    /// Listens on 127.0.0.1 and relays every byte both ways to `upstream` (the fake IAP).
+    pub fn relaying_bytes(upstream: String) -> TlsFront {
+        TlsFront::listen(upstream, Relay::Bytes)
+    }
+
+    fn listen(upstream: String, mode: Relay) -> TlsFront {
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         ca_params.distinguished_name.push(rcgen::DnType::CommonName, "iap-token test CA");
@@ -41,7 +60,10 @@ impl TlsFront {
         thread::spawn(move || {
             for tcp in listener.incoming().flatten() {
                 let (tls, upstream) = (Arc::clone(&tls), upstream.clone());
-                thread::spawn(move || relay(tls, tcp, &upstream));
+                thread::spawn(move || match mode {
+                    Relay::OneRequest => relay(tls, tcp, &upstream),
+                    Relay::Bytes => relay_bytes(tls, tcp, &upstream),
+                });
             }
         });
         TlsFront { port, ca_pem: ca.pem() }
@@ -87,4 +109,43 @@ fn relay(tls: Arc<ServerConfig>, tcp: TcpStream, upstream: &str) -> Option<()> {
     stream.flush().ok()?;
     stream.conn.send_close_notify();
     stream.flush().ok()
+}
+
+/// Bytes both ways: this thread reads TLS (polling with a short timeout, so the writer can take the
+/// connection in between), another writes what the upstream sends.
+fn relay_bytes(tls: Arc<ServerConfig>, tcp: TcpStream, upstream: &str) -> Option<()> {
+    tcp.set_read_timeout(Some(Duration::from_millis(2))).ok()?;
+    let stream = Arc::new(Mutex::new(StreamOwned::new(ServerConnection::new(tls).ok()?, tcp)));
+    let mut plain = TcpStream::connect(upstream).ok()?;
+    let mut from_upstream = plain.try_clone().ok()?;
+    let back = Arc::clone(&stream);
+    let writer = thread::spawn(move || {
+        let mut buf = vec![0; 64 * 1024];
+        while let Ok(n @ 1..) = from_upstream.read(&mut buf) {
+            let mut stream = back.lock().unwrap();
+            if stream.write_all(&buf[..n]).and_then(|()| stream.flush()).is_err() {
+                break;
+            }
+        }
+        let mut stream = back.lock().unwrap();
+        stream.conn.send_close_notify();
+        let _ = stream.flush();
+        let _ = stream.sock.shutdown(Shutdown::Write);
+    });
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let read = stream.lock().unwrap().read(&mut buf);
+        match read {
+            Ok(0) => break,
+            Ok(n) => {
+                if plain.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = plain.shutdown(Shutdown::Write);
+    writer.join().ok()
 }
