@@ -393,7 +393,9 @@ fn read_file(path: &Path, system: bool) -> Result<Option<ConfigFile>> {
         Err(e) => return Err(Error::Usage(format!("could not read the config file {}: {e}", path.display()))),
     };
     check_owner(path, system)?;
-    let line_of = |offset: usize| text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1;
+    // Each key's line, found by a binary search over where lines start (files have dozens of keys).
+    let newlines: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect();
+    let line_of = |offset: usize| newlines.partition_point(|&newline| newline < offset) + 1;
     let error = |line: usize, what: &str| Error::Usage(format!("{}:{line}: {what}", path.display()));
     let table = DeTable::parse(&text).map_err(|e| {
         let line = e.span().map(|span| line_of(span.start)).unwrap_or(1);
