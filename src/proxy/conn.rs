@@ -109,6 +109,7 @@ fn exchange(
         }
     }
     let retry_allowed = body == Body::None && matches!(head.method.as_str(), "GET" | "HEAD");
+    let idempotent = matches!(head.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE" | "PUT" | "DELETE");
     let mut renewed = false;
     let mut reconnected = false;
     loop {
@@ -136,8 +137,9 @@ fn exchange(
         let answer = sent.map_err(HeadError::Io).and_then(|()| read_final_head(up, client));
         let response = match answer {
             Ok(response) => response,
-            // A kept connection the service had closed meanwhile: once more on a new one.
-            Err(_) if reused && !reconnected && body == Body::None => {
+            // A kept connection the service had closed meanwhile: once more on a new one, for a request
+            // that may be repeated (RFC 9110 9.2.2) and had no body.
+            Err(_) if reused && !reconnected && idempotent && body == Body::None => {
                 *upstream = None;
                 reconnected = true;
                 continue;
