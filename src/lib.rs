@@ -46,11 +46,10 @@ use clock::unix_now;
 use config::Settings;
 use credential::{Credential, TokenType};
 use error::{Error, Result};
-use google::adc::{CredentialFile, impersonation_target};
 use google::{iam, metadata, service_account};
 use secret::Secret;
 use session::Session;
-use source::{Credentials, Source};
+use source::Source;
 
 /// The cache key of the ID token `source` yields for `audience`.
 pub fn cache_key(source: &Source, audience: &str) -> CacheKey {
@@ -192,36 +191,12 @@ pub fn mint_id_token(session: &Session, source: &Source, audience: &str) -> Resu
             .map_err(|e| if *auto { source::not_on_google_cloud(e, skipped_adc.as_deref()) } else { e }),
         Source::User { .. } => user::id_token(session, audience),
         Source::Impersonation { target, delegates, via } => {
-            let bearer = session.access_token(via).map_err(|e| no_source_credentials(e, target, via))?;
+            let bearer = session.impersonating_bearer(target, via)?;
             iam::generate_id_token(session.http()?, iam_endpoint, &bearer, target, delegates, audience)
         }
         Source::ExternalAccount { path, account } => {
-            let url = account.service_account_impersonation_url.as_deref().ok_or_else(|| {
-                Error::config(
-                    format!("the external_account file {} has no service_account_impersonation_url, and a federated identity cannot mint ID tokens for IAP by itself", path.display()),
-                    "recreate it with 'gcloud iam workload-identity-pools create-cred-config ... --service-account=EMAIL' and grant the federated principal roles/iam.workloadIdentityUser on that service account",
-                )
-            })?;
-            let target = impersonation_target(url)?;
-            let federated = session.access_token(&Credentials::File {
-                path: path.clone(),
-                file: Box::new(CredentialFile::ExternalAccount(account.clone())),
-            })?;
+            let (target, federated) = session.federated_bearer(path, account)?;
             iam::generate_id_token(session.http()?, iam_endpoint, &federated, &target, &[], audience)
         }
-    }
-}
-
-/// Impersonation whose source credentials were left to the metadata server (no key, no ADC file) where
-/// none answers: say which credentials are missing, not that the network is down.
-fn no_source_credentials(error: Error, target: &str, via: &Credentials) -> Error {
-    match (via, error.root()) {
-        (Credentials::Metadata { host }, Error::Network { .. }) => Error::config(
-            format!(
-                "impersonating {target} needs source credentials, and none were found: no --service-account-key, no GOOGLE_APPLICATION_CREDENTIALS, no gcloud ADC file, and no metadata server at {host} ({error})"
-            ),
-            "run 'gcloud auth application-default login' (as someone allowed to impersonate it), or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key, or run on Google Cloud",
-        ),
-        _ => error,
     }
 }

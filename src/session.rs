@@ -9,8 +9,8 @@ use crate::cache::file::Cache;
 use crate::cache::{CacheKey, ENTRY_VERSION, Entry, TokenKind, single_flight};
 use crate::clock::unix_now;
 use crate::config::Settings;
-use crate::error::Result;
-use crate::google::adc::CredentialFile;
+use crate::error::{Error, Result};
+use crate::google::adc::{CredentialFile, ExternalAccount, impersonation_target};
 use crate::google::{AccessToken, CLOUD_PLATFORM_SCOPE, iam, metadata, oauth, secret_manager, service_account, sts};
 use crate::http::Http;
 use crate::secret::Secret;
@@ -55,6 +55,41 @@ impl<'a> Session<'a> {
     }
 
     /// An access token (scope cloud-platform) of `credentials`, from the cache when fresh.
+    /// An access token of the principal that impersonates `target` (its source credentials `via`); when
+    /// those were left to a metadata server that is not there, says which credentials are missing.
+    pub fn impersonating_bearer(&self, target: &str, via: &Credentials) -> Result<Secret<String>> {
+        self.access_token(via).map_err(|error| match (via, error.root()) {
+            (Credentials::Metadata { host }, Error::Network { .. }) => Error::config(
+                format!(
+                    "impersonating {target} needs source credentials, and none were found: no --service-account-key, no GOOGLE_APPLICATION_CREDENTIALS, no gcloud ADC file, and no metadata server at {host} ({error})"
+                ),
+                "run 'gcloud auth application-default login' (as someone allowed to impersonate it), or set GOOGLE_APPLICATION_CREDENTIALS to a service-account key, or run on Google Cloud",
+            ),
+            _ => error,
+        })
+    }
+
+    /// The service account the external account in `path` acts as, and a federated access token that
+    /// may act as it.
+    pub fn federated_bearer(
+        &self,
+        path: &std::path::Path,
+        account: &ExternalAccount,
+    ) -> Result<(String, Secret<String>)> {
+        let url = account.service_account_impersonation_url.as_deref().ok_or_else(|| {
+            Error::config(
+                format!("the external_account file {} has no service_account_impersonation_url, and a federated identity cannot get tokens for IAP by itself", path.display()),
+                "recreate it with 'gcloud iam workload-identity-pools create-cred-config ... --service-account=EMAIL' and grant the federated principal roles/iam.workloadIdentityUser on that service account",
+            )
+        })?;
+        let target = impersonation_target(url)?;
+        let federated = self.access_token(&Credentials::File {
+            path: path.to_path_buf(),
+            file: Box::new(CredentialFile::ExternalAccount(Box::new(account.clone()))),
+        })?;
+        Ok((target, federated))
+    }
+
     pub fn access_token(&self, credentials: &Credentials) -> Result<Secret<String>> {
         let key = CacheKey::new(&["access_token", &credentials.identity(), CLOUD_PLATFORM_SCOPE]);
         let min_ttl = self.settings.cache.min_ttl;

@@ -10,7 +10,6 @@ use crate::clock::unix_now;
 use crate::config::Settings;
 use crate::credential::{Credential, TokenType};
 use crate::error::{Error, Result, clean};
-use crate::google::adc::{CredentialFile, impersonation_target};
 use crate::google::{iam, metadata};
 use crate::secret::Secret;
 use crate::session::Session;
@@ -91,21 +90,11 @@ fn mint(settings: &Settings, source: &Source, audience: &str, now: i64) -> Resul
             (key.client_email.clone(), token)
         }
         Source::Impersonation { target, delegates, via } => {
-            let bearer = session.access_token(via)?;
+            let bearer = session.impersonating_bearer(target, via)?;
             (target.clone(), iam::sign_jwt(session.http()?, endpoint, &bearer, target, delegates, &claims(target))?)
         }
         Source::ExternalAccount { path, account } => {
-            let url = account.service_account_impersonation_url.as_deref().ok_or_else(|| {
-                Error::config(
-                    format!("the external_account file {} has no service_account_impersonation_url", path.display()),
-                    "recreate it with 'gcloud iam workload-identity-pools create-cred-config ... --service-account=EMAIL'",
-                )
-            })?;
-            let target = impersonation_target(url)?;
-            let federated = session.access_token(&Credentials::File {
-                path: path.clone(),
-                file: Box::new(CredentialFile::ExternalAccount(account.clone())),
-            })?;
+            let (target, federated) = session.federated_bearer(path, account)?;
             let token = iam::sign_jwt(session.http()?, endpoint, &federated, &target, &[], &claims(&target))?;
             (target, token)
         }
