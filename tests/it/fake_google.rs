@@ -1031,12 +1031,9 @@ impl Shared {
     }
 
     fn generate_access_token(&self, rq: &Recorded) -> Reply {
-        let target = rq.path.strip_prefix(IAM_PREFIX).unwrap_or_default();
-        let Some(target) = target.strip_suffix(":generateAccessToken").map(|t| t.replace("%40", "@")) else {
-            return api_error(404, "Not Found", "NOT_FOUND");
-        };
-        let Some(caller) = self.bearer_principal(rq) else {
-            return unauthenticated();
+        let (target, caller) = match self.iam_call(rq, ":generateAccessToken") {
+            Ok(call) => call,
+            Err(reply) => return reply,
         };
         if !self.lock().impersonation.contains(&(caller, target.clone())) {
             let message = "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).";
@@ -1047,15 +1044,23 @@ impl Shared {
         Reply::json(200, &json!({"accessToken": access_token, "expireTime": expire}))
     }
 
-    fn generate_id_token(&self, rq: &Recorded, fault: Option<&Fault>) -> Reply {
+    /// The service account an IAM Credentials call names (`.../serviceAccounts/EMAIL:method`) and the
+    /// principal of its bearer; else the 404 or 401 to answer.
+    fn iam_call(&self, rq: &Recorded, method: &str) -> Result<(String, String), Reply> {
         let target = rq.path.strip_prefix(IAM_PREFIX).unwrap_or_default();
         // Clients escape the `@` of the email, if anything; nothing else occurs in SA emails.
-        let target = target.strip_suffix(":generateIdToken").map(|t| t.replace("%40", "@"));
+        let target = target.strip_suffix(method).map(|t| t.replace("%40", "@"));
         let Some(target) = target.filter(|t| !t.contains('/')) else {
-            return api_error(404, "Not Found", "NOT_FOUND");
+            return Err(api_error(404, "Not Found", "NOT_FOUND"));
         };
-        let Some(caller) = self.bearer_principal(rq) else {
-            return unauthenticated();
+        let caller = self.bearer_principal(rq).ok_or_else(unauthenticated)?;
+        Ok((target, caller))
+    }
+
+    fn generate_id_token(&self, rq: &Recorded, fault: Option<&Fault>) -> Reply {
+        let (target, caller) = match self.iam_call(rq, ":generateIdToken") {
+            Ok(call) => call,
+            Err(reply) => return reply,
         };
         let invalid = |message: &str| api_error(400, message, "INVALID_ARGUMENT");
         let Ok(body) = serde_json::from_str::<Value>(&rq.body) else {
@@ -1085,13 +1090,9 @@ impl Shared {
     /// as a VM signing as its own service account), through each of the `delegates` in turn when given.
     /// Signed with the fake service account's key.
     fn sign_jwt_for(&self, rq: &Recorded, fault: Option<&Fault>) -> Reply {
-        let target = rq.path.strip_prefix(IAM_PREFIX).unwrap_or_default();
-        let target = target.strip_suffix(":signJwt").map(|t| t.replace("%40", "@"));
-        let Some(target) = target.filter(|t| !t.contains('/')) else {
-            return api_error(404, "Not Found", "NOT_FOUND");
-        };
-        let Some(caller) = self.bearer_principal(rq) else {
-            return unauthenticated();
+        let (target, caller) = match self.iam_call(rq, ":signJwt") {
+            Ok(call) => call,
+            Err(reply) => return reply,
         };
         let invalid = |message: &str| api_error(400, message, "INVALID_ARGUMENT");
         let Ok(body) = serde_json::from_str::<Value>(&rq.body) else {

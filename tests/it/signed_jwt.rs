@@ -10,6 +10,21 @@ use crate::iap_front::{IapConfig, IapFront};
 
 const TARGET: &str = "deployer@test-project.iam.gserviceaccount.com";
 
+/// `token` for flyte.example.com as a signed JWT of TARGET, impersonated with the key at `key`.
+fn impersonating(key: &str) -> [&str; 9] {
+    [
+        "token",
+        "--url",
+        "https://flyte.example.com",
+        "--token-type",
+        "signed-jwt",
+        "--impersonate-service-account",
+        TARGET,
+        "--service-account-key",
+        key,
+    ]
+}
+
 fn front(h: &Harness) -> IapFront {
     IapFront::start(IapConfig::new(AUD, &h.google.auth_uri()))
 }
@@ -231,17 +246,7 @@ fn what_cannot_sign_or_has_no_url_audience_is_one_clear_line() {
     assert!(h.cache_entries().is_empty());
 
     // signJwt denied, then answering HTML: exit 1, one line, nothing cached.
-    let impersonate = [
-        "token",
-        "--url",
-        "https://flyte.example.com",
-        "--token-type",
-        "signed-jwt",
-        "--impersonate-service-account",
-        TARGET,
-        "--service-account-key",
-        key,
-    ];
+    let impersonate = impersonating(key);
     let line = h.run(&impersonate).failure(1);
     assert!(line.contains("answered HTTP 403: PERMISSION_DENIED"), "{line}");
     assert!(line.contains(TARGET), "{line}");
@@ -352,17 +357,7 @@ fn sign_jwt_answering_garbage_or_failing_is_one_line_and_nothing_is_cached() {
     let key = h.key_file();
     let key = key.to_str().unwrap();
     h.google.allow_impersonation(SA_EMAIL, TARGET);
-    let args = [
-        "token",
-        "--url",
-        "https://flyte.example.com",
-        "--token-type",
-        "signed-jwt",
-        "--impersonate-service-account",
-        TARGET,
-        "--service-account-key",
-        key,
-    ];
+    let args = impersonating(key);
     // The access token that authorizes signJwt is cached by a first call, so the faults below meet signJwt.
     let other = [&args[..2], &["https://other.example.com"], &args[3..]].concat();
     h.run(&other).token();
