@@ -53,7 +53,6 @@ pub fn serve(client: TcpStream, shared: &Shared) {
         if reader.buffer().is_empty() && !wait_readable(client.as_raw_fd(), IDLE, shared.stopping) {
             return;
         }
-        let _ = client.set_read_timeout(Some(HEAD_TIMEOUT));
         match exchange(&mut reader, &client, &mut upstream, shared) {
             Next::KeepAlive if !shared.stopping.load(Ordering::SeqCst) => continue,
             _ => return,
@@ -69,7 +68,16 @@ fn exchange(
     shared: &Shared,
 ) -> Next {
     let started = Instant::now();
-    let head = match wire::read_request(reader) {
+    // The whole head within HEAD_TIMEOUT, however it is spread over reads.
+    let deadline = started + HEAD_TIMEOUT;
+    let mut before_read = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
+        client.set_read_timeout(Some(left))
+    };
+    let head = match wire::read_request(reader, &mut before_read) {
         Ok(head) => head,
         Err(HeadError::Closed) => return Next::Close,
         Err(HeadError::TooLarge) => return refuse(client, 431, "the request's header block is over 64 KiB"),
@@ -117,6 +125,12 @@ fn exchange(
             Ok(token) => token,
             Err(e) => return fail(client, &format!("could not get a token: {}", e.render_plain())),
         };
+        // A kept connection the service closed (or wrote to) while idle is not used again.
+        if upstream.as_ref().is_some_and(|up| {
+            !up.buffer().is_empty() || poll_readable(&[up.get_ref().fd()], Duration::ZERO).map_or(true, |r| r[0])
+        }) {
+            *upstream = None;
+        }
         let reused = upstream.is_some();
         if upstream.is_none() {
             match shared.connector.connect() {
@@ -134,7 +148,7 @@ fn exchange(
             .and_then(|()| wire::copy_body(reader, up.get_mut(), body))
             .and_then(|_| up.get_mut().flush());
         drop(request);
-        let answer = sent.map_err(HeadError::Io).and_then(|()| read_final_head(up, client));
+        let answer = sent.map_err(HeadError::Io).and_then(|()| read_final_head(up, client, head.minor_version));
         let response = match answer {
             Ok(response) => response,
             // A kept connection the service had closed meanwhile: once more on a new one, for a request
@@ -214,14 +228,19 @@ fn request_bytes(
     wire::head_bytes(&start, headers)
 }
 
-/// The first non-informational answer; `1xx` other than `100` and `101` are passed to the client.
-fn read_final_head(up: &mut BufReader<Upstream>, client: &TcpStream) -> Result<ResponseHead, HeadError> {
+/// The first non-informational answer; `1xx` other than `100` and `101` are passed to an HTTP/1.1
+/// client (an HTTP/1.0 one knows none).
+fn read_final_head(
+    up: &mut BufReader<Upstream>,
+    client: &TcpStream,
+    client_minor_version: u8,
+) -> Result<ResponseHead, HeadError> {
     loop {
         let response = wire::read_response(up)?;
         if response.status >= 200 || response.status == 101 {
             return Ok(response);
         }
-        if response.status != 100 {
+        if response.status != 100 && client_minor_version >= 1 {
             let start = format!("HTTP/1.1 {} {}", response.status, response.reason);
             let headers = response.headers.end_to_end().map(|(n, v)| (n.as_str(), v.as_slice()));
             let mut out = client;
@@ -245,13 +264,16 @@ fn relay_response(
             return fail(client, &format!("the service's answer has {why}"));
         }
     };
-    let close = client_closes || body == Body::UntilClose;
+    // An HTTP/1.0 client knows no chunks: it gets the bare data, delimited by the connection's end.
+    let dechunk = request.minor_version == 0 && body == Body::Chunked;
+    let close = client_closes || body == Body::UntilClose || dechunk;
     let start = format!("HTTP/1.1 {} {}", response.status, response.reason);
-    let framing = wire::framing_header(body);
+    let framing = if dechunk { None } else { wire::framing_header(body) };
     let mut headers: Vec<(&str, &[u8])> =
         response.headers.end_to_end().map(|(name, value)| (name.as_str(), value.as_slice())).collect();
     match &framing {
         Some((name, value)) => headers.push((name, value)),
+        None if dechunk => {}
         // HEAD and 304 answers tell the length of what a GET would get.
         None => headers.extend(response.headers.get("content-length").map(|v| ("Content-Length", v))),
     }
@@ -260,7 +282,9 @@ fn relay_response(
     }
     let Some(up) = upstream.as_mut() else { return Next::Close };
     let mut out = client;
-    let relayed = out.write_all(&wire::head_bytes(&start, headers)).and_then(|()| wire::copy_body(up, &mut out, body));
+    let relayed = out.write_all(&wire::head_bytes(&start, headers)).and_then(|()| {
+        if dechunk { wire::copy_body_dechunked(up, &mut out, body) } else { wire::copy_body(up, &mut out, body) }
+    });
     let service_closes = response.headers.tokens("connection").iter().any(|t| t == "close");
     if relayed.is_err() || service_closes || body == Body::UntilClose || !up.buffer().is_empty() {
         *upstream = None;
@@ -356,9 +380,24 @@ fn tunnel(
     }
 }
 
-/// A refusal of the proxy's own (never forwarded), then the connection closes.
+/// A refusal of the proxy's own (never forwarded), then the connection closes: after the answer, what
+/// the client is still sending is read (a bounded amount, briefly) so that the close does not reset the
+/// connection before the client has read the answer.
 fn refuse(client: &TcpStream, status: u16, why: &str) -> Next {
     answer(client, status, why);
+    let _ = client.shutdown(std::net::Shutdown::Write);
+    let until = Instant::now() + Duration::from_millis(500);
+    let (mut buf, mut drained) = ([0u8; 8192], 0usize);
+    while drained < (1 << 20) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || client.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match (&mut &*client).read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
     Next::Close
 }
 

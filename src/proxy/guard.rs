@@ -1,8 +1,9 @@
 //! Which requests the proxy lends the credential to. Only the user's own local clients: the `Host` must
 //! name the listen address (`127.0.0.1:PORT`, `localhost:PORT`, `[::1]:PORT`; with `--allow-remote`
 //! any IP literal with that port), which defeats DNS rebinding (a rebound name arrives as that name); and
-//! a browser request from another origin (`Origin` not the proxy's own, or `Sec-Fetch-Site: cross-site`)
-//! is refused unless `--allow-origin` names that origin, so a web page cannot borrow the identity.
+//! a browser request from another origin (`Origin` not the proxy's own, or a `Sec-Fetch-Site` other than
+//! `same-origin` or `none`) is refused unless `--allow-origin` names that origin, so a web page cannot
+//! borrow the identity.
 
 use std::net::IpAddr;
 
@@ -31,7 +32,10 @@ impl Admission {
         {
             return Ok(());
         }
-        let cross_site = fetch_site.is_some_and(|site| site.eq_ignore_ascii_case(b"cross-site"));
+        // Only the proxy's own pages (same-origin) and what the user typed or bookmarked (none): a page of
+        // another port on localhost is same-site, and its GETs (images, scripts, links) carry no Origin.
+        let cross_site = fetch_site
+            .is_some_and(|site| !site.eq_ignore_ascii_case(b"same-origin") && !site.eq_ignore_ascii_case(b"none"));
         let foreign = origin.as_deref().is_some_and(|origin| {
             !origin.strip_prefix("http://").is_some_and(|authority| self.is_own_authority(authority))
         });
@@ -92,6 +96,8 @@ mod tests {
         assert!(ok("127.0.0.1:8088", Some("null"), None).is_err());
         assert!(ok("127.0.0.1:8088", None, Some("cross-site")).is_err());
         assert!(ok("127.0.0.1:8088", None, Some("none")).is_ok(), "typed in the address bar");
+        assert!(ok("127.0.0.1:8088", None, Some("same-site")).is_err(), "a page on another local port");
+        assert!(ok("127.0.0.1:8088", None, Some("same-origin")).is_ok());
         let remote = admission(true);
         assert!(remote.check(Some(b"10.0.0.5:8088"), None, None).is_ok());
         assert!(remote.check(Some(b"proxy.corp.example:8088"), None, None).is_err(), "names never, even remote");

@@ -100,13 +100,16 @@ impl From<io::Error> for HeadError {
     }
 }
 
-/// Reads one head from `reader`, consuming exactly its bytes; `parse` tries the bytes so far.
+/// Reads one head from `reader`, consuming exactly its bytes; `parse` tries the bytes so far, and
+/// `before_read` runs before each read (to bound the whole head in time).
 fn read_head<R: BufRead, T>(
     reader: &mut R,
+    before_read: &mut dyn FnMut() -> io::Result<()>,
     mut parse: impl FnMut(&[u8]) -> Result<Option<(usize, T)>, HeadError>,
 ) -> Result<T, HeadError> {
     let mut head: Vec<u8> = Vec::new();
     loop {
+        before_read()?;
         let available = reader.fill_buf()?;
         if available.is_empty() {
             return Err(if head.is_empty() {
@@ -136,8 +139,11 @@ fn too_many(error: httparse::Error) -> HeadError {
     }
 }
 
-pub fn read_request<R: BufRead>(reader: &mut R) -> Result<RequestHead, HeadError> {
-    read_head(reader, |bytes| {
+pub fn read_request<R: BufRead>(
+    reader: &mut R,
+    before_read: &mut dyn FnMut() -> io::Result<()>,
+) -> Result<RequestHead, HeadError> {
+    read_head(reader, before_read, |bytes| {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
         match request.parse(bytes).map_err(too_many)? {
@@ -156,7 +162,7 @@ pub fn read_request<R: BufRead>(reader: &mut R) -> Result<RequestHead, HeadError
 }
 
 pub fn read_response<R: BufRead>(reader: &mut R) -> Result<ResponseHead, HeadError> {
-    read_head(reader, |bytes| {
+    read_head(reader, &mut || Ok(()), |bytes| {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
         match response.parse(bytes).map_err(too_many)? {
@@ -178,14 +184,15 @@ pub fn read_response<R: BufRead>(reader: &mut R) -> Result<ResponseHead, HeadErr
 pub enum Body {
     None,
     Length(u64),
-    /// `Transfer-Encoding` ending in `chunked`: passed on chunk by chunk, as received.
+    /// `Transfer-Encoding: chunked`: passed on chunk by chunk, each size line written anew.
     Chunked,
     /// A response read until the upstream closes.
     UntilClose,
 }
 
 /// The body of a request, or why its framing is refused (a 400): `Content-Length` beside
-/// `Transfer-Encoding`, a coding that does not end in `chunked`, or conflicting lengths.
+/// `Transfer-Encoding`, any coding but a lone `chunked` (the proxy passes no other), or conflicting
+/// lengths.
 pub fn request_body(headers: &Headers) -> Result<Body, String> {
     match framing(headers)? {
         Some(body) => Ok(body),
@@ -195,7 +202,8 @@ pub fn request_body(headers: &Headers) -> Result<Body, String> {
 
 /// The body of a response to `method` with `status` (RFC 9112 6.3).
 pub fn response_body(method: &str, head: &ResponseHead) -> Result<Body, String> {
-    if method.eq_ignore_ascii_case("HEAD") || head.status < 200 || head.status == 204 || head.status == 304 {
+    // Methods are case-sensitive: `head` is not HEAD, and its answer has a body.
+    if method == "HEAD" || head.status < 200 || head.status == 204 || head.status == 304 {
         return Ok(Body::None);
     }
     Ok(framing(&head.headers)?.unwrap_or(Body::UntilClose))
@@ -208,10 +216,8 @@ fn framing(headers: &Headers) -> Result<Option<Body>, String> {
         if headers.has("content-length") {
             return Err("Content-Length beside Transfer-Encoding".into());
         }
-        if codings.last().map(String::as_str) != Some("chunked")
-            || codings.iter().filter(|c| *c == "chunked").count() != 1
-        {
-            return Err("a Transfer-Encoding that does not end in chunked".into());
+        if codings != ["chunked"] {
+            return Err("a Transfer-Encoding other than chunked".into());
         }
         return Ok(Some(Body::Chunked));
     }
@@ -238,22 +244,41 @@ pub fn copy_body<R: BufRead, W: Write>(reader: &mut R, writer: &mut W, body: Bod
             Ok(copied)
         }
         Body::UntilClose => io::copy(reader, writer),
-        Body::Chunked => copy_chunked(reader, writer),
+        Body::Chunked => copy_chunked(reader, writer, true),
     }
 }
 
-fn copy_chunked<R: BufRead, W: Write>(reader: &mut R, writer: &mut W) -> io::Result<u64> {
+/// As [`copy_body`], but a chunked body arrives as its bare data (for an HTTP/1.0 client, which knows
+/// no chunks: the connection's end then ends the body).
+pub fn copy_body_dechunked<R: BufRead, W: Write>(reader: &mut R, writer: &mut W, body: Body) -> io::Result<u64> {
+    match body {
+        Body::Chunked => copy_chunked(reader, writer, false),
+        other => copy_body(reader, writer, other),
+    }
+}
+
+/// A chunked body: each chunk's size line checked strictly (hex digits, then only an extension) and
+/// written anew without extensions, the data copied, trailer fields read and dropped; with `framed`
+/// false only the data is written.
+fn copy_chunked<R: BufRead, W: Write>(reader: &mut R, writer: &mut W, framed: bool) -> io::Result<u64> {
     let invalid = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("bad chunked body: {what}"));
     let mut copied = 0;
     let mut line = Vec::new();
     loop {
         line.clear();
         reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut line)?;
-        let size = match httparse::parse_chunk_size(&line) {
-            Ok(httparse::Status::Complete((_, size))) => size,
-            _ => return Err(invalid("a chunk size line")),
-        };
-        writer.write_all(&line)?;
+        let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        let rest = &line[digits..];
+        if digits == 0 || digits > 16 || !(rest == b"\r\n" || rest.starts_with(b";") && rest.ends_with(b"\r\n")) {
+            return Err(invalid("a chunk size line"));
+        }
+        let size = std::str::from_utf8(&line[..digits])
+            .ok()
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .ok_or_else(|| invalid("a chunk size"))?;
+        if framed {
+            writer.write_all(format!("{size:x}\r\n").as_bytes())?;
+        }
         if size == 0 {
             break;
         }
@@ -267,18 +292,28 @@ fn copy_chunked<R: BufRead, W: Write>(reader: &mut R, writer: &mut W) -> io::Res
         if &end != b"\r\n" {
             return Err(invalid("a chunk not followed by CRLF"));
         }
-        writer.write_all(&end)?;
+        if framed {
+            writer.write_all(&end)?;
+        }
     }
-    // Trailer fields, then the empty line.
+    // Trailer fields (each a valid field line, then dropped), then the empty line.
     loop {
         line.clear();
         reader.by_ref().take(MAX_LINE).read_until(b'\n', &mut line)?;
-        if !line.ends_with(b"\n") {
+        if line == b"\r\n" {
+            if framed {
+                writer.write_all(b"\r\n")?;
+            }
+            return Ok(copied);
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 1];
+        if !line.ends_with(b"\r\n") {
             return Err(invalid("a trailer line"));
         }
-        writer.write_all(&line)?;
-        if line == b"\r\n" || line == b"\n" {
-            return Ok(copied);
+        line.extend_from_slice(b"\r\n");
+        match httparse::parse_headers(&line, &mut headers) {
+            Ok(httparse::Status::Complete((_, [field]))) if !field.name.is_empty() => {}
+            _ => return Err(invalid("a trailer line")),
         }
     }
 }
@@ -312,7 +347,7 @@ mod tests {
     use super::*;
 
     fn request(text: &str) -> Result<RequestHead, HeadError> {
-        read_request(&mut io::BufReader::new(text.as_bytes()))
+        read_request(&mut io::BufReader::new(text.as_bytes()), &mut || Ok(()))
     }
 
     fn body_of(text: &str) -> Result<Body, String> {
@@ -323,7 +358,7 @@ mod tests {
     fn heads_are_read_exactly_and_bounded() {
         let text = "GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-One: 1\r\n\r\nrest";
         let mut reader = io::BufReader::with_capacity(7, text.as_bytes());
-        let head = read_request(&mut reader).unwrap();
+        let head = read_request(&mut reader, &mut || Ok(())).unwrap();
         assert_eq!((head.method.as_str(), head.target.as_str(), head.minor_version), ("GET", "/a?b=1", 1));
         assert_eq!(head.headers.get("x-one"), Some(&b"1"[..]));
         let mut rest = String::new();
@@ -343,12 +378,13 @@ mod tests {
         assert_eq!(body_of("GET / HTTP/1.1\r\n\r\n"), Ok(Body::None));
         assert_eq!(body_of("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"), Ok(Body::Length(5)));
         assert_eq!(body_of("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"), Ok(Body::Length(5)));
-        assert_eq!(body_of("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), Ok(Body::Chunked));
+        assert_eq!(body_of("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n"), Ok(Body::Chunked));
         for smuggled in [
             "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length: 5, 6\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
             "POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
@@ -363,11 +399,29 @@ mod tests {
         let mut reader = io::BufReader::new(body.as_bytes());
         let mut out = Vec::new();
         assert_eq!(copy_body(&mut reader, &mut out, Body::Chunked).unwrap(), 9);
-        assert_eq!(String::from_utf8(out).unwrap(), &body[..body.len() - 4]);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n",
+            "sizes anew, trailers dropped"
+        );
         let mut rest = String::new();
         reader.read_to_string(&mut rest).unwrap();
         assert_eq!(rest, "NEXT");
-        for bad in ["zz\r\n", "4\r\nWik", "4\r\nWikiXX0\r\n\r\n"] {
+        let mut bare = Vec::new();
+        copy_body_dechunked(&mut io::BufReader::new(body.as_bytes()), &mut bare, Body::Chunked).unwrap();
+        assert_eq!(bare, b"Wikipedia");
+        for bad in [
+            "zz\r\n",
+            "4\r\nWik",
+            "4\r\nWikiXX0\r\n\r\n",
+            "\r\n\r\n",
+            ";ext\r\n\r\n",
+            "5 \r\nhello\r\n0\r\n\r\n",
+            "5\nhello\r\n0\r\n\r\n",
+            "0\r\n\n",
+            "0\r\nnot a field\r\n\r\n",
+            "11111111111111111\r\n",
+        ] {
             assert!(
                 copy_body(&mut io::BufReader::new(bad.as_bytes()), &mut Vec::new(), Body::Chunked).is_err(),
                 "{bad:?}"

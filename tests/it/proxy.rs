@@ -212,6 +212,17 @@ fn the_app_gets_the_request_with_the_credential_and_nothing_of_the_hop() {
     );
     assert_eq!(status, 200, "{answer}");
     assert_eq!(serde_json::from_str::<Value>(body_of(&answer)).unwrap()["body"], "hello world");
+    // An HTTP/1.0 client gets a chunked answer as bare data, delimited by the connection's end.
+    let mut stream = TcpStream::connect(("127.0.0.1", proxy.port)).unwrap();
+    let request = format!("GET /app/download?bytes=70000&chunked HTTP/1.0\r\nHost: 127.0.0.1:{}\r\n\r\n", proxy.port);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&answer[..split]).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200") && !head.contains("transfer-encoding"), "{head}");
+    let expected: Vec<u8> = (0..70000u64).map(|i| (i % 251) as u8).collect();
+    assert!(answer[split + 4..] == expected[..], "{} bytes of body", answer.len() - split - 4);
     // The app's own 401 comes back as it is, without a retry.
     let before = service.iap.seen().len();
     let (status, _) = get(&agent, &format!("{}/app/401", proxy.url), &[]);
@@ -252,6 +263,8 @@ fn only_local_requests_of_its_own_origin_get_the_credential() {
         "iap-token proxy: a web page of https://evil.example may not use this proxy (it would act as you): start the proxy with --allow-origin https://evil.example if you trust it\n"
     );
     assert_eq!(request(&own, "Sec-Fetch-Site: cross-site\r\n").0, 403);
+    // A page on another local port is same-site, and its GETs (images, scripts) send no Origin.
+    assert_eq!(request(&own, "Sec-Fetch-Site: same-site\r\n").0, 403);
     assert_eq!(request(&own, "Origin: null\r\n").0, 403);
     assert_eq!(service.iap.seen().len(), before, "nothing refused reached the service");
     // Its own origin, and the one allowed.
@@ -270,7 +283,7 @@ fn ambiguous_framing_oversized_heads_and_junk_are_refused_and_the_proxy_stays_up
     for (smuggle, why) in [
         ("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n", "Content-Length beside Transfer-Encoding"),
         ("Content-Length: 4\r\nContent-Length: 40\r\n", "conflicting or invalid Content-Length"),
-        ("Transfer-Encoding: chunked, identity\r\n", "a Transfer-Encoding that does not end in chunked"),
+        ("Transfer-Encoding: gzip, chunked\r\n", "a Transfer-Encoding other than chunked"),
     ] {
         let (status, answer) = raw(
             &proxy,
