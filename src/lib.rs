@@ -138,15 +138,7 @@ pub fn get_credential(settings: &Settings) -> Result<Credential> {
             output::rfc3339(entry.expires_at)
         )),
     }
-    Ok(Credential {
-        expires_at: entry.serve_until(min_ttl),
-        audience: entry.audience,
-        principal: entry.principal,
-        token: entry.token,
-        source: source.kind(),
-        url: settings.url.clone(),
-        token_type: TokenType::IdToken,
-    })
+    Ok(entry.into_credential(source.kind(), settings.url.clone(), TokenType::IdToken, min_ttl))
 }
 
 /// A new ID token from `source`, checked before anyone sees it.

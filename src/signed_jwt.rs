@@ -66,15 +66,7 @@ pub fn get(settings: &Settings) -> Result<Credential> {
             ));
             mint(settings, &source, &audience, now)
         })?;
-    Ok(Credential {
-        expires_at: entry.serve_until(min_ttl),
-        audience: entry.audience,
-        principal: entry.principal,
-        token: entry.token,
-        source: source.kind(),
-        url: settings.url.clone(),
-        token_type: TokenType::SignedJwt,
-    })
+    Ok(entry.into_credential(source.kind(), settings.url.clone(), TokenType::SignedJwt, min_ttl))
 }
 
 fn mint(settings: &Settings, source: &Source, audience: &str, now: i64) -> Result<Entry> {
@@ -98,8 +90,10 @@ fn mint(settings: &Settings, source: &Source, audience: &str, now: i64) -> Resul
             let token = iam::sign_jwt(session.http()?, endpoint, &federated, &target, &[], &claims(&target))?;
             (target, token)
         }
-        Source::Metadata { host, .. } => {
-            let email = metadata::email(session.http()?, host)?;
+        Source::Metadata { host, auto, skipped_adc } => {
+            // Picked because nothing else was configured: off Google Cloud, say what to configure.
+            let email = metadata::email(session.http()?, host)
+                .map_err(|e| if *auto { source::not_on_google_cloud(e, skipped_adc.as_deref()) } else { e })?;
             let bearer = session.access_token(&Credentials::Metadata { host: host.clone() })?;
             let token = iam::sign_jwt(session.http()?, endpoint, &bearer, &email, &[], &claims(&email))?;
             (email, token)

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::credential::SourceKind;
+use crate::credential::{Credential, SourceKind, TokenType};
 use crate::secret::Secret;
 
 /// The cache entry format version; entries of any other version are ignored and replaced.
@@ -97,6 +97,25 @@ impl Entry {
 
     pub fn is_fresh(&self, now: i64, min_ttl: i64) -> bool {
         self.version == ENTRY_VERSION && now < self.serve_until(min_ttl)
+    }
+
+    /// What is served from this entry: its token, with the expiry callers are told.
+    pub fn into_credential(
+        self,
+        source: SourceKind,
+        url: Option<String>,
+        token_type: TokenType,
+        min_ttl: i64,
+    ) -> Credential {
+        Credential {
+            expires_at: self.serve_until(min_ttl),
+            audience: self.audience,
+            principal: self.principal,
+            token: self.token,
+            source,
+            url,
+            token_type,
+        }
     }
 }
 

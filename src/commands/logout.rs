@@ -1,5 +1,5 @@
-//! `iap-token logout`: forget the cached ID tokens and signed JWTs of a configuration and its stored sign-in (every
-//! one with `--all`), revoking refresh tokens at Google with `--revoke`.
+//! `iap-token logout`: forget the cached ID tokens and signed JWTs of a configuration and its stored
+//! sign-in (every one with `--all`), revoking refresh tokens at Google with `--revoke`.
 
 use std::process::ExitCode;
 

@@ -1,9 +1,9 @@
 //! The commands. `token` prints what [`crate::get_credential`] returns and `completions` prints a script;
 //! each other command has its own file: `login` runs the sign-in now, `logout` forgets (and revokes),
 //! `status` reports without a network call, `profiles` lists the profiles, `setup` writes one and prints
-//! snippets, `doctor` explains IAP's answers, `proxy` serves the service locally (in `crate::proxy`), `git-credential` speaks git's helper protocol, the hidden
-//! `secret-manager-secret` prints a secret for the Python package. Each returns
-//! the exit code; errors travel up to `main`, which prints them once.
+//! snippets, `doctor` explains IAP's answers, `git-credential` speaks git's helper protocol, the hidden
+//! `secret-manager-secret` prints a secret for the Python package; `proxy` lives in `crate::proxy`.
+//! Each returns the exit code; errors travel up to `main`, which prints them once.
 
 mod doctor;
 mod git_credential;

@@ -70,12 +70,10 @@ pub fn check(settings: &Settings) -> Result<Status> {
     // this type cached for this source kind (other sources' tokens say nothing about this configuration).
     let signed = settings.token_type == TokenType::SignedJwt;
     let key = match (&settings.audience, &settings.url) {
-        _ if signed && (settings.audience.is_some() || settings.url.is_some()) => {
-            Some(signed_jwt::key(&source, &signed_jwt::audience(settings)?))
-        }
+        (None, None) => None,
+        _ if signed => Some(signed_jwt::key(&source, &signed_jwt::audience(settings)?)),
         (Some(audience), _) => Some(cache_key(&source, audience)),
         (None, Some(url)) => Some(url_cache_key(&source, url)),
-        (None, None) => None,
     };
     let kind = if signed { TokenKind::SignedJwt } else { TokenKind::IdToken };
     let entries: Vec<StatusEntry> = match &key {

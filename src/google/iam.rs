@@ -1,8 +1,9 @@
 //! IAM Credentials: `generateIdToken` (an ID token of a service account for an audience, with its email),
 //! `signJwt` (a JWT signed by the service account's Google-managed key) and `generateAccessToken`, each
 //! authorized by an access token of a principal that may act as that service account
-//! (roles/iam.serviceAccountTokenCreator, or roles/iam.workloadIdentityUser for federated principals). Each call takes the HTTP client, the API's base URL and the bearer; which
-//! credentials authorize it is the caller's choice.
+//! (roles/iam.serviceAccountTokenCreator, or roles/iam.workloadIdentityUser for federated principals).
+//! Each call takes the HTTP client, the API's base URL and the bearer; which credentials authorize it is
+//! the caller's choice.
 
 use serde::Deserialize;
 

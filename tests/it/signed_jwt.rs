@@ -10,19 +10,14 @@ use crate::iap_front::{IapConfig, IapFront};
 
 const TARGET: &str = "deployer@test-project.iam.gserviceaccount.com";
 
+/// `command` for https://flyte.example.com with `--token-type signed-jwt`, then `rest`.
+fn signed<'a>(command: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    [&[command, "--url", "https://flyte.example.com", "--token-type", "signed-jwt"], rest].concat()
+}
+
 /// `token` for flyte.example.com as a signed JWT of TARGET, impersonated with the key at `key`.
-fn impersonating(key: &str) -> [&str; 9] {
-    [
-        "token",
-        "--url",
-        "https://flyte.example.com",
-        "--token-type",
-        "signed-jwt",
-        "--impersonate-service-account",
-        TARGET,
-        "--service-account-key",
-        key,
-    ]
+fn impersonating(key: &str) -> Vec<&str> {
+    signed("token", &["--impersonate-service-account", TARGET, "--service-account-key", key])
 }
 
 fn front(h: &Harness) -> IapFront {
@@ -207,17 +202,10 @@ fn what_cannot_sign_or_has_no_url_audience_is_one_clear_line() {
     let key = h.key_file();
     let key = key.to_str().unwrap();
     // A person cannot sign: exit 2, nothing asked of anyone.
-    let line = h
-        .run(&[
-            "token",
-            "--url",
-            "https://flyte.example.com",
-            "--token-type",
-            "signed-jwt",
-            "--client-id",
-            "desktop.apps.googleusercontent.com",
-        ])
-        .failure(2);
+    // Nothing configured off Google Cloud: the same line an ID token gets, saying what to configure.
+    let line = h.run(&signed("token", &[])).failure(1);
+    assert!(line.starts_with("iap-token: error: no credentials found: no --client-id"), "{line}");
+    let line = h.run(&signed("token", &["--client-id", "desktop.apps.googleusercontent.com"])).failure(2);
     assert_eq!(
         line,
         "iap-token: error: --token-type signed-jwt needs a service account: a person cannot sign a JWT; use service-account-key, impersonation, external-account or metadata; see 'iap-token --help'"
@@ -264,16 +252,7 @@ fn what_cannot_sign_or_has_no_url_audience_is_one_clear_line() {
 fn a_signed_jwt_never_shows_at_vv() {
     let h = Harness::new();
     let key = h.key_file();
-    let run = h.run(&[
-        "-vv",
-        "token",
-        "--url",
-        "https://flyte.example.com",
-        "--token-type",
-        "signed-jwt",
-        "--service-account-key",
-        key.to_str().unwrap(),
-    ]);
+    let run = h.run(&signed("token", &["-vv", "--service-account-key", key.to_str().unwrap()]));
     let token = run.token();
     assert!(!run.stderr.contains(&token), "{}", run.stderr);
     let signature = token.rsplit('.').next().unwrap();
@@ -335,7 +314,7 @@ fn delegates_are_sent_and_each_link_of_the_chain_must_be_allowed() {
     );
     let token_uri = h.google.token_uri();
     let env = [("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap()), ("IAP_TOKEN_TOKEN_URI", token_uri.as_str())];
-    let args = ["token", "--url", "https://flyte.example.com", "--token-type", "signed-jwt"];
+    let args = signed("token", &[]);
     // ADMIN may act as MIDDLE, but MIDDLE not yet as TARGET: denied, one line.
     h.google.allow_impersonation(ADMIN, MIDDLE);
     let line = h.run_with(&args, &env).failure(1);
@@ -387,16 +366,7 @@ fn a_key_without_private_key_id_signs_without_kid_and_says_so_at_v() {
     let mut key: Value = serde_json::from_str(&sa_key_json(&h.google.token_uri())).unwrap();
     key.as_object_mut().unwrap().remove("private_key_id");
     let path = h.write("no-kid.json", &key.to_string());
-    let run = h.run(&[
-        "-v",
-        "token",
-        "--url",
-        "https://flyte.example.com",
-        "--token-type",
-        "signed-jwt",
-        "--service-account-key",
-        path.to_str().unwrap(),
-    ]);
+    let run = h.run(&signed("token", &["-v", "--service-account-key", path.to_str().unwrap()]));
     let token = run.token();
     let (header, _) = verify_sa_jwt(&token).unwrap();
     assert_eq!(header.get("kid"), None, "{header}");
@@ -430,17 +400,7 @@ fn status_tells_the_token_type_and_which_sources_can_sign() {
     let h = Harness::new();
     let key = h.key_file();
     let key = key.to_str().unwrap();
-    let args = [
-        "status",
-        "--url",
-        "https://flyte.example.com",
-        "--token-type",
-        "signed-jwt",
-        "--service-account-key",
-        key,
-        "--format",
-        "json",
-    ];
+    let args = signed("status", &["--service-account-key", key, "--format", "json"]);
     let status = |h: &Harness| {
         let run = h.run(&args);
         let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stderr));
@@ -450,38 +410,17 @@ fn status_tells_the_token_type_and_which_sources_can_sign() {
     let (code, report) = status(&h);
     assert_eq!((code, report["ready"].as_bool(), report["token_type"].as_str()), (0, Some(true), Some("signed-jwt")));
     assert_eq!(report["entries"], serde_json::json!([]));
-    h.run(&["token", "--url", "https://flyte.example.com", "--token-type", "signed-jwt", "--service-account-key", key])
-        .token();
+    h.run(&signed("token", &["--service-account-key", key])).token();
     let (_, report) = status(&h);
     let entries = report["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{report}");
     assert_eq!(entries[0]["token_type"], "signed-jwt");
     assert_eq!(entries[0]["audience"], "https://flyte.example.com/*");
     assert_eq!(entries[0]["fresh"], true);
-    let text = h
-        .run(&[
-            "status",
-            "--url",
-            "https://flyte.example.com",
-            "--token-type",
-            "signed-jwt",
-            "--service-account-key",
-            key,
-        ])
-        .stdout;
+    let text = h.run(&signed("status", &["--service-account-key", key])).stdout;
     assert!(text.contains("token type: signed-jwt\n"), "{text}");
     // A person's configuration cannot sign: not ready, and why.
-    let run = h.run(&[
-        "status",
-        "--url",
-        "https://flyte.example.com",
-        "--token-type",
-        "signed-jwt",
-        "--client-id",
-        "desktop.apps.googleusercontent.com",
-        "--format",
-        "json",
-    ]);
+    let run = h.run(&signed("status", &["--client-id", "desktop.apps.googleusercontent.com", "--format", "json"]));
     assert_eq!(run.code, 1, "{}", run.stderr);
     let report: Value = serde_json::from_str(&run.stdout).unwrap();
     assert_schema("status.schema.json", &report);
