@@ -40,6 +40,7 @@ struct Proxy {
     url: String,
     port: u16,
     stderr: Arc<Mutex<String>>,
+    stderr_reader: Option<thread::JoinHandle<()>>,
 }
 
 impl Proxy {
@@ -64,7 +65,7 @@ impl Proxy {
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut err = child.stderr.take().unwrap();
         let sink = Arc::clone(&stderr);
-        thread::spawn(move || {
+        let stderr_reader = thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = err.read(&mut buf) {
                 sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
@@ -74,17 +75,32 @@ impl Proxy {
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         if line.is_empty() {
             let _ = child.wait();
-            thread::sleep(Duration::from_millis(100));
+            let _ = stderr_reader.join();
             return Err(stderr.lock().unwrap().clone());
         }
         let url = line.trim_end().to_string();
         let port = url.rsplit(':').next().unwrap().parse().expect("http://127.0.0.1:PORT");
         assert_eq!(url, format!("http://127.0.0.1:{port}"), "stdout is the URL and nothing else");
-        Ok(Proxy { child, url, port, stderr })
+        Ok(Proxy { child, url, port, stderr, stderr_reader: Some(stderr_reader) })
     }
 
+    /// What the proxy wrote to stderr so far (all of it once `terminate` returned).
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Its stderr once it contains `needle`: the proxy's line reaches this process through a pipe
+    /// and a reader thread, so it may arrive a moment after the answer it logs. Panics after 10 s.
+    fn stderr_saying(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stderr = self.stderr();
+            if stderr.contains(needle) {
+                return stderr;
+            }
+            assert!(Instant::now() < deadline, "the proxy's stderr never said {needle:?}: {stderr}");
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn pid(&self) -> i32 {
@@ -105,6 +121,9 @@ impl Proxy {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                if let Some(reader) = self.stderr_reader.take() {
+                    reader.join().unwrap();
+                }
                 return (status.code(), started.elapsed());
             }
             assert!(Instant::now() < deadline, "the proxy did not exit within 15 s of SIGTERM");
@@ -270,7 +289,7 @@ fn only_local_requests_of_its_own_origin_get_the_credential() {
     // Its own origin, and the one allowed.
     assert_eq!(request(&own, &format!("Origin: http://{own}\r\nSec-Fetch-Site: same-origin\r\n")).0, 200);
     assert_eq!(request(&own, "Origin: http://localhost:3000\r\nSec-Fetch-Site: cross-site\r\n").0, 200);
-    assert!(proxy.stderr().contains("refused GET /app/echo: Host 'attacker.example"), "{}", proxy.stderr());
+    proxy.stderr_saying("refused GET /app/echo: Host 'attacker.example");
 }
 
 #[test]
@@ -498,7 +517,7 @@ fn an_upstream_that_is_down_is_a_502_in_one_line() {
     let body = body_of(&answer);
     assert!(body.starts_with(&format!("iap-token proxy: could not reach 127.0.0.1:{port}: ")), "{body}");
     assert_eq!(body.lines().count(), 1, "{body}");
-    assert!(proxy.stderr().contains("502: could not reach"), "{}", proxy.stderr());
+    proxy.stderr_saying("502: could not reach");
 }
 
 #[test]
