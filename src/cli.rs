@@ -48,6 +48,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// 0 with `--quiet`, else 1 and one more for each `-v`.
+    pub fn verbosity(&self) -> u8 {
+        if self.quiet { 0 } else { self.verbose.saturating_add(1) }
+    }
+}
+
 /// The subcommands. Each one's options are an [`Args`] struct, built by clap only when that subcommand
 /// runs (`Command::defer`): every kubectl or flytekit call starts this binary, and building the options of
 /// all eight subcommands would cost more than the whole cache hit.

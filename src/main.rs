@@ -19,10 +19,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    let result = Config::from_cli(cli, &ProcessEnv).and_then(|config| {
-        log::set_verbosity(config.verbosity);
-        commands::run(config.action)
-    });
+    // Before the configuration is read: reading the config files says things at -v.
+    log::set_verbosity(cli.verbosity());
+    let result = Config::from_cli(cli, &ProcessEnv).and_then(|config| commands::run(config.action));
     match result {
         Ok(code) => code,
         Err(error) => {

@@ -26,7 +26,7 @@ use crate::cli::{
 use crate::credential::TokenType;
 use crate::error::{Error, Result, clean};
 use crate::http::NetSettings;
-use crate::profiles::{ConfigFiles, ProfileValues};
+use crate::profiles::{self, ConfigFiles, ProfileValues};
 use crate::secret::Secret;
 use crate::store::StoreChoice;
 
@@ -44,7 +44,6 @@ const MAX_TIMEOUT_SECS: u64 = 3600;
 /// The validated configuration of one run.
 #[derive(Debug)]
 pub struct Config {
-    pub verbosity: u8,
     pub action: Action,
 }
 
@@ -228,24 +227,23 @@ pub struct CacheSettings {
 
 impl Config {
     pub fn from_cli(cli: Cli, env: &dyn Environment) -> Result<Config> {
-        let verbosity = if cli.quiet { 0 } else { 1 + cli.verbose };
         let exec_info = match env.var("KUBERNETES_EXEC_INFO") {
             Some(text) => Some(parse_exec_info(&text)?),
             None => None,
         };
         let action = action(cli.command, exec_info.as_ref(), env)?;
-        Ok(Config { verbosity, action })
+        Ok(Config { action })
     }
 }
 
 fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment) -> Result<Action> {
-    let settings = |auth: AuthArgs, cache, login, net| {
-        let (name, profile) = chosen_profile(&auth, env)?;
+    let settings = |auth: AuthArgs, cache: CacheArgs, login, net| {
+        let (name, profile) = chosen_profile(&auth, Some(&cache.dirs), env)?;
         Settings::new(auth, cache, login, net, exec_info, env, name, &profile)
     };
     Ok(match command {
         Command::Token(cli::TokenArgs { auth, output, cache, login, net }) => {
-            let (name, profile) = chosen_profile(&auth, env)?;
+            let (name, profile) = chosen_profile(&auth, Some(&cache.dirs), env)?;
             let format = output_format(&output, exec_info, &profile)?;
             let settings = Settings::new(auth, cache, Some(login), net, exec_info, env, name, &profile)?;
             require_audience(&settings)?;
@@ -310,7 +308,7 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
         Command::Completions(cli::CompletionsArgs { shell }) => Action::Completions(shell),
         Command::Setup(args) => Action::Setup(Box::new(setup_plan(args, env)?)),
         Command::Doctor(cli::DoctorArgs { auth, cache, net, header_name, format }) => {
-            let (name, profile) = chosen_profile(&auth, env)?;
+            let (name, profile) = chosen_profile(&auth, None, env)?;
             let header_name = header_name.or(profile.text("header-name")).unwrap_or_else(|| "Authorization".into());
             let settings = Settings::new(auth, cache, None, net, exec_info, env, name, &profile)?;
             let config_files = ConfigFiles::load(env)?.paths().iter().map(|p| p.to_path_buf()).collect();
@@ -323,7 +321,7 @@ fn action(command: Command, exec_info: Option<&ExecInfo>, env: &dyn Environment)
         }
         Command::Proxy(cli::ProxyArgs { auth, cache, net, listen, allow_remote, allow_origin, max_connections }) => {
             let options = ProxyOptions::new(listen.as_deref(), allow_remote, allow_origin, max_connections)?;
-            let (name, profile) = chosen_profile(&auth, env)?;
+            let (name, profile) = chosen_profile(&auth, None, env)?;
             let settings = Settings::new(auth, cache, None, net, None, env, name, &profile)?;
             if settings.url.is_none() {
                 return Err(Error::Usage(
@@ -376,7 +374,7 @@ fn setup_plan(args: cli::SetupArgs, env: &dyn Environment) -> Result<SetupPlan> 
             clean(&profile, 60)
         )));
     }
-    let file = crate::profiles::user_file_path(env).ok_or_else(|| {
+    let file = profiles::user_file_path(env).ok_or_else(|| {
         Error::Usage("no place for the config file: set HOME, XDG_CONFIG_HOME or IAP_TOKEN_CONFIG".into())
     })?;
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
@@ -413,18 +411,17 @@ fn require_audience(settings: &Settings) -> Result<()> {
     Ok(())
 }
 
-/// The profile this call uses (`--profile`, else the one whose url matches `--url`, else
-/// `default-profile`), with its audience only where the leak rule allows it; else the `[defaults]`.
-fn chosen_profile(auth: &AuthArgs, env: &dyn Environment) -> Result<(Option<String>, ProfileValues)> {
-    let files = ConfigFiles::load(env)?;
+/// The profile this call uses and its values (see [`profiles::for_call`]). With `dirs`, the choice is
+/// remembered in the cache directory (the warm path of `token`, `login`, `logout` and `status`).
+fn chosen_profile(
+    auth: &AuthArgs,
+    dirs: Option<&StoreArgs>,
+    env: &dyn Environment,
+) -> Result<(Option<String>, ProfileValues)> {
     let url = auth.url.as_deref().map(str::trim).filter(|u| !u.is_empty());
     let profile = auth.profile.as_deref().map(str::trim).filter(|p| !p.is_empty());
-    Ok(match files.choose(profile, url, true)? {
-        Some(chosen) if chosen.audience_applies => (Some(chosen.name), chosen.values),
-        Some(chosen) => (Some(chosen.name), chosen.values.without("audience")),
-        // No profile: the defaults lend settings, but never an audience (it would go to any host).
-        None => (None, files.defaults()?.without("audience")),
-    })
+    let memo_dir = dirs.and_then(|dirs| cache_dir(dirs).ok());
+    profiles::for_call(env, profile, url, memo_dir.as_deref())
 }
 
 fn output_format(output: &cli::OutputArgs, exec_info: Option<&ExecInfo>, profile: &ProfileValues) -> Result<Format> {
@@ -605,10 +602,7 @@ fn cache_settings(cache: CacheArgs) -> Result<CacheSettings> {
     Ok(CacheSettings {
         min_ttl: i64::try_from(min_ttl).map_err(|_| Error::Usage("--min-ttl is too large".into()))?,
         force_refresh,
-        dir: match cache.cache_dir {
-            Some(dir) => dir,
-            None => default_dir(dirs::cache_dir(), "cache", "--cache-dir")?,
-        },
+        dir: cache_dir(&cache)?,
         state_dir: match cache.state_dir {
             Some(dir) => dir,
             None => default_dir(dirs::state_dir().or_else(dirs::data_local_dir), "state", "--state-dir")?,
@@ -616,6 +610,14 @@ fn cache_settings(cache: CacheArgs) -> Result<CacheSettings> {
         store,
         dirs_given,
     })
+}
+
+/// The ID-token cache directory: `--cache-dir`, else the user's cache directory.
+fn cache_dir(dirs: &StoreArgs) -> Result<PathBuf> {
+    match &dirs.cache_dir {
+        Some(dir) => Ok(dir.clone()),
+        None => default_dir(dirs::cache_dir(), "cache", "--cache-dir"),
+    }
 }
 
 fn default_dir(base: Option<PathBuf>, what: &str, flag: &str) -> Result<PathBuf> {

@@ -176,6 +176,9 @@ fn strict_where_it_matters_lenient_elsewhere() {
 fn a_config_file_others_can_write_is_refused() {
     let h = Harness::new();
     let path = user_file(&h, &format!("[profile.p]\naudience = \"{AUD}\"\n"));
+    // Once read and remembered (memo.rs), then made writable by others: refused all the same.
+    h.key_token(&[]).token();
+    assert_eq!(memos(&h).len(), 1);
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
     let line = h.key_token(&[]).failure(2);
     assert_eq!(
@@ -185,4 +188,64 @@ fn a_config_file_others_can_write_is_refused() {
             path.display()
         )
     );
+}
+
+/// The memo files of the profile chosen (`src/profiles/memo.rs`) in the cache directory.
+fn memos(h: &Harness) -> Vec<PathBuf> {
+    let Ok(dir) = std::fs::read_dir(h.cache_dir()) else { return Vec::new() };
+    let mut memos: Vec<PathBuf> =
+        dir.map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "memo")).collect();
+    memos.sort();
+    memos
+}
+
+#[test]
+fn the_choice_is_remembered_until_a_file_changes_by_one_byte() {
+    let h = Harness::new();
+    let iap = IapFront::start(IapConfig::new(AUD, &h.google.auth_uri()));
+    let path = key_profile_file(&h, &iap.url());
+    let system = system_file(&h, "[defaults]\nheader-name = \"X-One\"\n");
+    let env = [("IAP_TOKEN_SYSTEM_CONFIG", system.to_str().unwrap())];
+    let console = format!("{}/flyte/console/x", iap.url());
+    let first = h.run_with(&["token", "--url", &console], &env).token();
+    assert_eq!(jwt_claims(&first)["aud"], OTHER_AUD);
+    let memo = memos(&h);
+    assert_eq!(memo.len(), 1, "one memo per question");
+    assert_eq!(std::fs::metadata(&memo[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&memo[0]).unwrap();
+    assert!(text.contains(&std::fs::read_to_string(&path).unwrap()), "the memo holds the texts it was made of");
+    // Remembered: the same answer, and `--profile` has its own memo.
+    assert_eq!(h.run_with(&["token", "--url", &console], &env).token(), first);
+    let header = h.run_with(&["token", "--profile", "flyte", "--format", "header"], &env).stdout;
+    assert!(header.starts_with("X-One: Bearer "), "{header}");
+    assert_eq!(memos(&h).len(), 2);
+
+    // An edit of one byte that keeps the size (and likely the mtime): the next call sees it.
+    let edited = std::fs::read_to_string(&path).unwrap().replace("/flyte/console", "/flyte/consolf");
+    std::fs::write(&path, &edited).unwrap();
+    let token = h.run_with(&["token", "--url", &console], &env).token();
+    assert_eq!(jwt_claims(&token)["aud"], AUD, "the console profile no longer matches; flyte does");
+    // So do an edit of the system file, and a file that went away.
+    std::fs::write(&system, "[defaults]\nheader-name = \"X-Two\"\n").unwrap();
+    let header = h.run_with(&["token", "--profile", "flyte", "--format", "header"], &env).stdout;
+    assert!(header.starts_with("X-Two: Bearer "), "{header}");
+    std::fs::remove_file(&system).unwrap();
+    let header = h.run_with(&["token", "--profile", "flyte", "--format", "header"], &env).stdout;
+    assert!(header.starts_with("Authorization: Bearer "), "{header}");
+
+    // A corrupt memo is ignored and replaced.
+    for memo in memos(&h) {
+        std::fs::write(&memo, b"\x00garbage{").unwrap();
+    }
+    assert_eq!(jwt_claims(&h.run(&["token", "--profile", "console"]).token())["aud"], OTHER_AUD);
+    assert!(memos(&h).iter().any(|m| std::fs::read(m).unwrap().starts_with(b"{\"by\":")));
+
+    // An unknown key in another profile is said at -v on every call: such an answer is not remembered.
+    let with_unknown = format!("{edited}\n[profile.newer]\nfuture-key = 1\n");
+    std::fs::write(&path, with_unknown).unwrap();
+    for _ in 0..2 {
+        let run = h.run(&["-v", "token", "--url", &console]);
+        run.token();
+        assert!(run.stderr.contains("ignoring: unknown key 'future-key' in [profile.newer]"), "{}", run.stderr);
+    }
 }

@@ -468,15 +468,16 @@ fn an_expiring_token_is_renewed_and_an_iap_refusal_retries_a_get_once() {
     let agent = agent();
     let token_of = |echo: &Value| echo["headers"]["authorization"].as_str().unwrap().to_string();
     let (_, first) = get(&agent, &format!("{}/app/echo", proxy.url), &[]);
-    // A 4 s token is served for 2 s (half its life): after that the proxy fetches a new one.
+    // A 4 s token is served for 2 s (half its life): after that the proxy fetches a new one (of an hour,
+    // so that nothing renews it on its own below).
     thread::sleep(Duration::from_millis(2500));
+    h.google.set_id_token_lifetime(3600);
     let (status, second) = get(&agent, &format!("{}/app/echo", proxy.url), &[]);
     assert_eq!(status, 200);
     assert_ne!(token_of(&first), token_of(&second), "renewed before it expired");
     assert_eq!(h.google.count(Endpoint::Token), 2);
 
     // IAP stops accepting tokens issued so far: a GET is retried once with a new token.
-    h.google.set_id_token_lifetime(3600);
     let cutoff = now() + 1;
     service.iap.reconfigure(|c| c.reject_issued_before = Some(cutoff));
     while now() < cutoff {

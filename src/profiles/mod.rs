@@ -7,9 +7,11 @@
 //! key; the same in another profile is only said at `-v`, so a newer company file does not break older
 //! installs. A file that others can write is refused: it could send tokens elsewhere.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
 use toml::de::{DeTable, DeValue};
 
 use crate::config::env::Environment;
@@ -17,6 +19,8 @@ use crate::error::{Error, Result, clean};
 use crate::http::SimpleUrl;
 use crate::log;
 use crate::secret::Secret;
+
+mod memo;
 
 /// Every key a profile (or `[defaults]`) may set, as (key, expected type).
 pub const KEYS: &[(&str, Kind)] = &[
@@ -52,14 +56,15 @@ pub enum Kind {
 }
 
 /// A value from a file, with where it was set (for messages).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Setting {
     pub value: SettingValue,
     pub file: PathBuf,
     pub line: usize,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SettingValue {
     Text(String),
     Path(PathBuf),
@@ -122,6 +127,8 @@ struct ConfigFile {
     min_version: Option<(String, usize)>,
     defaults: Option<RawTable>,
     profiles: BTreeMap<String, RawTable>,
+    /// What parsing noticed and let pass, said at `-v`.
+    notes: Vec<String>,
 }
 
 /// Both files, as far as they exist.
@@ -131,6 +138,8 @@ pub struct ConfigFiles {
     files: Vec<ConfigFile>,
     /// For a leading `~/` in paths.
     home: Option<String>,
+    /// Set when a table was read leniently and something in it was ignored (said at `-v`).
+    noted: Cell<bool>,
 }
 
 /// A profile chosen for a call.
@@ -168,19 +177,84 @@ pub fn system_file_path(env: &dyn Environment) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/etc/iap-token/config.toml"))
 }
 
+/// The profile a call uses and the values it lends: `--profile NAME`, else the profile whose `url`
+/// matches `url`, else `default-profile`; its audience only where the leak rule allows it (named for a
+/// call without a URL, or its url matches). With no profile, the `[defaults]` without an audience (it
+/// would go to any host). With `memo_dir`, the answer is remembered there ([`memo`]) and the next call
+/// that reads the same texts with the same arguments takes it instead of parsing.
+pub fn for_call(
+    env: &dyn Environment,
+    profile: Option<&str>,
+    url: Option<&str>,
+    memo_dir: Option<&Path>,
+) -> Result<(Option<String>, ProfileValues)> {
+    let texts = read_texts(env)?;
+    let home = env.var("HOME");
+    let question = memo::Question { texts: &texts, home: home.as_deref(), profile, url };
+    let memo_dir = memo_dir.filter(|_| !texts.is_empty());
+    if let Some(answer) = memo_dir.and_then(|dir| memo::recall::<Remembered>(dir, &question))
+        && let Some(answer) = answer.into_answer()
+    {
+        return Ok(answer);
+    }
+    let files = ConfigFiles::parse(&texts, env)?;
+    let answer = match files.choose(profile, url, true)? {
+        Some(chosen) if chosen.audience_applies => (Some(chosen.name), chosen.values),
+        Some(chosen) => (Some(chosen.name), chosen.values.without("audience")),
+        None => (None, files.defaults()?.without("audience")),
+    };
+    if let Some(dir) = memo_dir
+        && !files.noticed_anything()
+    {
+        memo::remember(dir, &question, &Remembered::of(&answer));
+    }
+    Ok(answer)
+}
+
+/// An answer of [`for_call`] as the memo keeps it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Remembered {
+    name: Option<String>,
+    values: BTreeMap<String, Setting>,
+}
+
+impl Remembered {
+    fn of((name, values): &(Option<String>, ProfileValues)) -> Remembered {
+        let values = values.values.iter().map(|(key, setting)| (key.to_string(), setting.clone())).collect();
+        Remembered { name: name.clone(), values }
+    }
+
+    /// `None` when a key is not one of [`KEYS`].
+    fn into_answer(self) -> Option<(Option<String>, ProfileValues)> {
+        let mut values = ProfileValues::default();
+        for (key, setting) in self.values {
+            let (known, _) = KEYS.iter().find(|(known, _)| *known == key)?;
+            values.values.insert(known, setting);
+        }
+        Some((self.name, values))
+    }
+}
+
 impl ConfigFiles {
     /// Reads the system file, then the user file; a missing file means nothing.
     pub fn load(env: &dyn Environment) -> Result<ConfigFiles> {
-        let mut files = Vec::new();
-        for (path, system) in [(Some(system_file_path(env)), true), (user_file_path(env), false)] {
-            let Some(path) = path else { continue };
-            if let Some(file) = read_file(&path, system)? {
-                files.push(file);
-            }
+        ConfigFiles::parse(&read_texts(env)?, env)
+    }
+
+    fn parse(texts: &[(PathBuf, String)], env: &dyn Environment) -> Result<ConfigFiles> {
+        let files = texts.iter().map(|(path, text)| parse(path, text)).collect::<Result<Vec<_>>>()?;
+        for note in files.iter().flat_map(|file| &file.notes) {
+            log::info(format_args!("{note}"));
         }
-        let files = ConfigFiles { files, home: env.var("HOME") };
+        let files = ConfigFiles { files, home: env.var("HOME"), noted: Cell::new(false) };
         files.check_min_version()?;
         Ok(files)
+    }
+
+    /// Whether reading the files or a lenient look at a table noticed something and said so at `-v`.
+    fn noticed_anything(&self) -> bool {
+        self.noted.get() || self.files.iter().any(|file| !file.notes.is_empty())
     }
 
     /// The profile for a call: `--profile NAME`; else the one whose url matches `url` (longest path
@@ -281,7 +355,7 @@ impl ConfigFiles {
     fn merge(&self, profile: Option<&str>, home: Option<&str>, strict: bool) -> Result<ProfileValues> {
         let mut merged = ProfileValues::default();
         let mut layer = |file: &ConfigFile, table: &RawTable, name: &str| -> Result<()> {
-            for (key, setting) in read_table(file, table, name, strict, home)? {
+            for (key, setting) in read_table(file, table, name, strict, &self.noted, home)? {
                 merged.values.insert(key, setting);
             }
             Ok(())
@@ -332,12 +406,14 @@ impl ConfigFile {
     }
 }
 
-/// The settings of one table, typed. Unknown keys and wrong types are errors when `strict`, else said at -v.
+/// The settings of one table, typed. Unknown keys and wrong types are errors when `strict`, else said at
+/// -v (and `noted`).
 fn read_table(
     file: &ConfigFile,
     table: &RawTable,
     name: &str,
     strict: bool,
+    noted: &Cell<bool>,
     home: Option<&str>,
 ) -> Result<Vec<(&'static str, Setting)>> {
     let mut settings = Vec::new();
@@ -355,6 +431,7 @@ fn read_table(
         if strict {
             return Err(file.error(entry.line, &problem));
         }
+        noted.set(true);
         log::info(format_args!("{}:{}: ignoring: {problem}", file.path.display(), entry.line));
     }
     Ok(settings)
@@ -383,8 +460,20 @@ fn expand_home(path: &str, home: Option<&str>) -> PathBuf {
     }
 }
 
-/// Reads and parses one file; `None` when it does not exist. A file others can write is refused.
-fn read_file(path: &Path, system: bool) -> Result<Option<ConfigFile>> {
+/// The path and text of the system file, then of the user file, as far as they exist.
+fn read_texts(env: &dyn Environment) -> Result<Vec<(PathBuf, String)>> {
+    let mut texts = Vec::new();
+    for (path, system) in [(Some(system_file_path(env)), true), (user_file_path(env), false)] {
+        let Some(path) = path else { continue };
+        if let Some(text) = read_text(&path, system)? {
+            texts.push((path, text));
+        }
+    }
+    Ok(texts)
+}
+
+/// Reads one file; `None` when it does not exist. A file others can write is refused.
+fn read_text(path: &Path, system: bool) -> Result<Option<String>> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
@@ -393,11 +482,16 @@ fn read_file(path: &Path, system: bool) -> Result<Option<ConfigFile>> {
         Err(e) => return Err(Error::Usage(format!("could not read the config file {}: {e}", path.display()))),
     };
     check_owner(path, system)?;
+    Ok(Some(text))
+}
+
+/// Parses the text of one file.
+fn parse(path: &Path, text: &str) -> Result<ConfigFile> {
     // Each key's line, found by a binary search over where lines start (files have dozens of keys).
     let newlines: Vec<usize> = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect();
     let line_of = |offset: usize| newlines.partition_point(|&newline| newline < offset) + 1;
     let error = |line: usize, what: &str| Error::Usage(format!("{}:{line}: {what}", path.display()));
-    let table = DeTable::parse(&text).map_err(|e| {
+    let table = DeTable::parse(text).map_err(|e| {
         let line = e.span().map(|span| line_of(span.start)).unwrap_or(1);
         let message = e.message().lines().next().unwrap_or("invalid TOML").to_string();
         error(line, &format!("not valid TOML: {}", clean(&message, 200)))
@@ -408,6 +502,7 @@ fn read_file(path: &Path, system: bool) -> Result<Option<ConfigFile>> {
         min_version: None,
         defaults: None,
         profiles: BTreeMap::new(),
+        notes: Vec::new(),
     };
     for (key, value) in table.into_inner() {
         let line = line_of(key.span().start);
@@ -428,14 +523,14 @@ fn read_file(path: &Path, system: bool) -> Result<Option<ConfigFile>> {
             }
             ("default-profile" | "min-version", _) => return Err(error(line, "must be a string")),
             ("defaults" | "profile", _) => return Err(error(line, "must be a table")),
-            (other, _) => log::info(format_args!(
+            (other, _) => file.notes.push(format!(
                 "{}:{line}: ignoring the unknown top-level key '{}' (a newer iap-token?)",
                 path.display(),
                 clean(other, 60)
             )),
         }
     }
-    Ok(Some(file))
+    Ok(file)
 }
 
 /// A table of a file, keys in order with their lines; values reduced to what settings can be.
